@@ -1,0 +1,382 @@
+//! Configuration: `config.toml` (every key documented there and on the field
+//! here), then the environment variables named in DESIGN.md, then checks.
+//!
+//! Secrets are `SecretString`s: their `Debug` prints `[REDACTED]`, so no log
+//! line or error message can carry one. A secret can also come from a file
+//! (`*_file` keys), which is how systemd's `LoadCredential=` hands them over.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// A configuration problem. `key` names the setting, so the operator knows
+/// what to fix; the command exits 2.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error in `{key}`: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError { key: key.into(), message: message.into() }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub stripe: StripeConfig,
+    pub webhook: WebhookConfig,
+    pub apply: ApplyConfig,
+    pub reconcile: ReconcileConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Postgres URL. Env: `DATABASE_URL`. Contains a password: treated as a secret.
+    pub url: Option<SecretString>,
+    /// Most connections the daemon opens.
+    pub max_connections: u32,
+    /// Schema holding the mirrored tables (bookkeeping is always `stripe_mirror`).
+    pub schema: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StripeConfig {
+    /// Secret or restricted key (read access to the mirrored types). Env: `STRIPE_SECRET_KEY`.
+    pub secret_key: Option<SecretString>,
+    /// File holding the key instead (e.g. a systemd credential).
+    pub secret_key_file: Option<PathBuf>,
+    /// API base URL. Env: `STRIPE_API_BASE`.
+    pub api_base: String,
+    /// `Stripe-Version` sent with every request, so object shapes don't change under us.
+    pub api_version: String,
+    /// Our own rate limit in requests/s; 0 picks 20 for test keys, 80 for live keys.
+    pub requests_per_second: u32,
+    /// Timeout of one API request, in seconds.
+    pub timeout_secs: u64,
+    /// Retries of one API request on 429, 5xx, timeouts and connection errors.
+    pub max_retries: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Listen address. Env: `STRIPE_MIRROR_LISTEN`.
+    pub listen: String,
+    /// Path of the webhook endpoint.
+    pub path: String,
+    /// Signing secrets (`whsec_…`); any one matching is accepted, for rotation
+    /// and several endpoints. Env: `STRIPE_WEBHOOK_SECRET` (comma-separated).
+    pub secrets: Vec<SecretString>,
+    /// File with one secret per line or comma-separated, instead.
+    pub secrets_file: Option<PathBuf>,
+    /// Largest accepted difference between the signature's `t=` and now, seconds.
+    pub tolerance_secs: u64,
+    /// Largest accepted body, bytes; larger bodies get 413.
+    pub max_body_bytes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApplyConfig {
+    /// Apply workers per daemon.
+    pub workers: usize,
+    /// Events one worker claims and commits together (each in its own savepoint).
+    pub batch_size: i64,
+    /// Attempts before an event is parked as `failed`.
+    pub max_attempts: i32,
+    /// First retry delay in milliseconds; doubles per attempt, capped at 5 minutes.
+    pub retry_base_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcileConfig {
+    /// Cron expression (5 fields, or 6 with seconds first) for the Events API catch-up.
+    pub events_schedule: String,
+    /// Cron expression for the full sweep of every list.
+    pub full_schedule: String,
+    /// Events re-read before the stored cursor, seconds (Stripe's events are not
+    /// visible in strict `created` order).
+    pub overlap_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `pretty` for a terminal, `json` for journald/Loki.
+    pub format: String,
+    /// Default level filter; `RUST_LOG` overrides.
+    pub level: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: None, max_connections: 10, schema: "stripe".into() }
+    }
+}
+
+impl Default for StripeConfig {
+    fn default() -> Self {
+        StripeConfig {
+            secret_key: None,
+            secret_key_file: None,
+            api_base: "https://api.stripe.com".into(),
+            api_version: "2026-08-26.dahlia".into(),
+            requests_per_second: 0,
+            timeout_secs: 30,
+            max_retries: 6,
+        }
+    }
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            listen: "127.0.0.1:8080".into(),
+            path: "/webhooks/stripe".into(),
+            secrets: Vec::new(),
+            secrets_file: None,
+            tolerance_secs: 300,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl Default for ApplyConfig {
+    fn default() -> Self {
+        ApplyConfig { workers: 2, batch_size: 100, max_attempts: 8, retry_base_ms: 1000 }
+    }
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig {
+            events_schedule: "*/5 * * * *".into(),
+            full_schedule: "17 3 * * *".into(),
+            overlap_secs: 300,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: "pretty".into(), level: "info".into() }
+    }
+}
+
+/// Where the configuration came from, for `check-config` and error messages.
+pub const DEFAULT_PATHS: [&str; 2] = ["./config.toml", "/etc/stripe-mirror/config.toml"];
+
+impl Config {
+    /// Reads `path` (or the first default path that exists; none is fine),
+    /// applies environment overrides and validates what every command needs.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let file = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => DEFAULT_PATHS.iter().map(PathBuf::from).find(|p| p.exists()),
+        };
+        let mut config = match &file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    ConfigError::new("--config", format!("cannot read {}: {e}", p.display()))
+                })?;
+                Config::parse(&text)?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.read_secret_files()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text; an unknown or mistyped key is an error naming it.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let message = e.message().to_string();
+            let key = message
+                .split('`')
+                .nth(1)
+                .map(str::to_string)
+                .unwrap_or_else(|| "config.toml".into());
+            ConfigError::new(key, message)
+        })
+    }
+
+    /// Environment overrides; `env` is a parameter so tests need not touch the
+    /// process environment.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = env("DATABASE_URL").filter(|v| !v.is_empty()) {
+            self.database.url = Some(v.into());
+        }
+        if let Some(v) = env("STRIPE_SECRET_KEY").filter(|v| !v.is_empty()) {
+            self.stripe.secret_key = Some(v.into());
+        }
+        if let Some(v) = env("STRIPE_WEBHOOK_SECRET").filter(|v| !v.is_empty()) {
+            self.webhook.secrets = split_secrets(&v);
+        }
+        if let Some(v) = env("STRIPE_API_BASE").filter(|v| !v.is_empty()) {
+            self.stripe.api_base = v;
+        }
+        if let Some(v) = env("STRIPE_MIRROR_LISTEN").filter(|v| !v.is_empty()) {
+            self.webhook.listen = v;
+        }
+        Ok(())
+    }
+
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        if self.stripe.secret_key.is_none() {
+            if let Some(p) = &self.stripe.secret_key_file {
+                let text = read_secret_file(p, "stripe.secret_key_file")?;
+                self.stripe.secret_key = Some(text.trim().to_string().into());
+            }
+        }
+        if self.webhook.secrets.is_empty() {
+            if let Some(p) = &self.webhook.secrets_file {
+                let text = read_secret_file(p, "webhook.secrets_file")?;
+                self.webhook.secrets = split_secrets(&text);
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let schema = &self.database.schema;
+        let valid_ident = !schema.is_empty()
+            && schema.len() <= 63
+            && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && !schema.starts_with(|c: char| c.is_ascii_digit());
+        if !valid_ident || schema == "stripe_mirror" {
+            return Err(ConfigError::new(
+                "database.schema",
+                "must be a lowercase identifier ([a-z_][a-z0-9_]*) other than stripe_mirror",
+            ));
+        }
+        self.listen_addr()?;
+        if !self.webhook.path.starts_with('/') {
+            return Err(ConfigError::new("webhook.path", "must start with '/'"));
+        }
+        if self.webhook.max_body_bytes == 0 {
+            return Err(ConfigError::new("webhook.max_body_bytes", "must be positive"));
+        }
+        if self.apply.workers == 0 || self.apply.batch_size <= 0 || self.apply.max_attempts <= 0 {
+            return Err(ConfigError::new("apply", "workers, batch_size and max_attempts must be positive"));
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            return Err(ConfigError::new("log.format", "must be \"pretty\" or \"json\""));
+        }
+        crate::schedule::Schedule::parse(&self.reconcile.events_schedule)
+            .map_err(|e| ConfigError::new("reconcile.events_schedule", e.to_string()))?;
+        crate::schedule::Schedule::parse(&self.reconcile.full_schedule)
+            .map_err(|e| ConfigError::new("reconcile.full_schedule", e.to_string()))?;
+        if !(self.stripe.api_base.starts_with("http://") || self.stripe.api_base.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "stripe.api_base (STRIPE_API_BASE)",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL, or an error naming the key; every command but `demo` needs it.
+    pub fn database_url(&self) -> Result<&SecretString, ConfigError> {
+        self.database
+            .url
+            .as_ref()
+            .ok_or_else(|| ConfigError::new("database.url (DATABASE_URL)", "is not set"))
+    }
+
+    /// The Stripe key, or an error naming the key.
+    pub fn secret_key(&self) -> Result<&SecretString, ConfigError> {
+        match &self.stripe.secret_key {
+            Some(k) if !k.expose_secret().trim().is_empty() => Ok(k),
+            _ => Err(ConfigError::new("stripe.secret_key (STRIPE_SECRET_KEY)", "is not set")),
+        }
+    }
+
+    /// The webhook signing secrets, or an error naming the key (`serve` needs them).
+    pub fn webhook_secrets(&self) -> Result<&[SecretString], ConfigError> {
+        if self.webhook.secrets.is_empty() {
+            return Err(ConfigError::new("webhook.secrets (STRIPE_WEBHOOK_SECRET)", "is not set"));
+        }
+        Ok(&self.webhook.secrets)
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.webhook.listen.parse().map_err(|_| {
+            ConfigError::new(
+                "webhook.listen (STRIPE_MIRROR_LISTEN)",
+                format!("`{}` is not an address like 127.0.0.1:8080", self.webhook.listen),
+            )
+        })
+    }
+
+    pub fn tolerance(&self) -> Duration {
+        Duration::from_secs(self.webhook.tolerance_secs)
+    }
+}
+
+fn split_secrets(text: &str) -> Vec<SecretString> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| SecretString::from(s.to_string()))
+        .collect()
+}
+
+/// `${CREDENTIALS_DIRECTORY}` in the path is replaced, so config.toml can name
+/// a systemd credential without knowing where systemd mounts it.
+fn read_secret_file(path: &Path, key: &str) -> Result<String, ConfigError> {
+    let raw = path.to_string_lossy();
+    let resolved = match std::env::var("CREDENTIALS_DIRECTORY") {
+        Ok(dir) => raw.replace("${CREDENTIALS_DIRECTORY}", &dir),
+        Err(_) => raw.into_owned(),
+    };
+    std::fs::read_to_string(&resolved)
+        .map_err(|e| ConfigError::new(key, format!("cannot read {resolved}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse("[webhook]\nlisten_addr = \"x\"\n").unwrap_err();
+        assert_eq!(err.key, "listen_addr");
+    }
+
+    #[test]
+    fn webhook_secrets_env_is_a_comma_separated_list() {
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "STRIPE_WEBHOOK_SECRET").then(|| "whsec_a, whsec_b".to_string()))
+            .unwrap();
+        let got: Vec<_> = c.webhook.secrets.iter().map(|s| s.expose_secret().to_string()).collect();
+        assert_eq!(got, ["whsec_a", "whsec_b"]);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let mut c = Config::default();
+        c.stripe.secret_key = Some("sk_test_123".to_string().into());
+        assert!(!format!("{c:?}").contains("sk_test_123"));
+    }
+
+    #[test]
+    fn bad_schema_name_is_rejected() {
+        let mut c = Config::default();
+        c.database.schema = "Robert'); drop".into();
+        assert_eq!(c.validate().unwrap_err().key, "database.schema");
+    }
+}

@@ -1,0 +1,61 @@
+//! Postgres: the connection pool and the migrations.
+//!
+//! Migrations are the SQL files in `migrations/`, embedded at build time, with
+//! `{{schema}}` replaced by `database.schema`, and run by sqlx's migrator. Its
+//! bookkeeping table lives in `stripe_mirror`, so the data schema holds only
+//! Stripe's data. A Postgres advisory lock (taken by sqlx) serialises
+//! concurrent `migrate` runs from several replicas.
+
+use std::borrow::Cow;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgPool, SqlSafeStr};
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "tables", include_str!("../migrations/0001_tables.sql")),
+    (2, "bookkeeping", include_str!("../migrations/0002_bookkeeping.sql")),
+];
+
+pub async fn connect(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = url.expose_secret().parse()?;
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect_with(options.application_name("stripe-mirror"))
+        .await
+}
+
+fn migrator(schema: &str) -> Migrator {
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|(version, name, sql)| {
+            let sql = sql.replace("{{schema}}", schema);
+            Migration::new(*version, Cow::Borrowed(name), MigrationType::Simple, AssertSqlSafe(sql).into_sql_str(), false)
+        })
+        .collect();
+    let mut m = Migrator::with_migrations(migrations);
+    m.create_schema("stripe_mirror");
+    m.dangerous_set_table_name("stripe_mirror._sqlx_migrations");
+    m
+}
+
+/// Applies pending migrations; a no-op when current.
+pub async fn migrate(pool: &PgPool, schema: &str) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator(schema).run(pool).await
+}
+
+/// True when every embedded migration is applied (`/readyz`).
+pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let applied: Option<i64> = sqlx::query_scalar(
+        "SELECT count(*) FROM stripe_mirror._sqlx_migrations WHERE success",
+    )
+    .fetch_optional(pool)
+    .await
+    .or_else(|e| match e {
+        sqlx::Error::Database(ref d) if d.code().as_deref() == Some("42P01") => Ok(None),
+        e => Err(e),
+    })?;
+    Ok(applied == Some(MIGRATIONS.len() as i64))
+}

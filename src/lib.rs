@@ -1,0 +1,41 @@
+//! stripe-mirror keeps a Postgres schema equal to one Stripe account for
+//! products, prices, customers, subscriptions (with items) and invoices (with
+//! line items).
+//!
+//! # Layout
+//!
+//! Push path (webhooks), in the order a request travels:
+//! * [`server`] — HTTP: the webhook endpoint, health, readiness, metrics;
+//!   every status code is decided there.
+//! * [`signature`] — `Stripe-Signature` verification, a pure function.
+//! * [`event`] — the event envelope and what each event type means (pure).
+//! * [`inbox`] — the durable event inbox in `stripe_mirror.events`.
+//! * [`worker`] — apply workers draining the inbox in batches.
+//! * [`apply`] — applying one event: returns an [`apply::Outcome`].
+//!
+//! Shared by both paths:
+//! * [`mirror`] — writing objects with their children; settles ties via the API.
+//! * [`store`] — the tables and the newest-wins rule, in SQL.
+//! * [`stripe_client`] + [`rate_limit`] — the Stripe API: retries, rate limit, `Date`.
+//!
+//! Around them: [`config`] (config.toml + env), [`db`] (pool, migrations),
+//! [`schedule`] (cron), [`metrics`], [`pglocal`] (a throwaway Postgres for
+//! `demo` and tests), [`app`] (wiring `serve`), [`cli`].
+
+pub mod app;
+pub mod apply;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod event;
+pub mod inbox;
+pub mod metrics;
+pub mod mirror;
+pub mod pglocal;
+pub mod rate_limit;
+pub mod schedule;
+pub mod server;
+pub mod signature;
+pub mod store;
+pub mod stripe_client;
+pub mod worker;

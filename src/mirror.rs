@@ -1,0 +1,231 @@
+//! Writing Stripe objects into the tables, as one code path for webhooks,
+//! backfill and reconcile: parents with their embedded children (paged to the
+//! end when Stripe truncated them), children no longer present marked
+//! deleted, and same-second ties settled by asking the API.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sqlx::PgConnection;
+
+use crate::event::Kind;
+use crate::store::{Row, Store, Table, Upserted, Version};
+use crate::stripe_client::{object_id, ApiError, StripeClient};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("the Stripe API is needed ({0}) but no STRIPE_SECRET_KEY is configured")]
+    NoApi(&'static str),
+}
+
+/// The tables plus the API client used to complete and settle what we write.
+#[derive(Clone)]
+pub struct Mirror {
+    pub store: Arc<Store>,
+    pub api: Option<Arc<StripeClient>>,
+}
+
+/// An embedded list (`subscription.items`, `invoice.lines`).
+#[derive(Deserialize)]
+struct Embedded {
+    #[serde(default)]
+    data: Vec<Box<RawValue>>,
+    #[serde(default)]
+    has_more: bool,
+}
+
+#[derive(Deserialize)]
+struct Parent {
+    items: Option<Embedded>,
+    lines: Option<Embedded>,
+}
+
+#[derive(Deserialize)]
+struct DeletedFlag {
+    #[serde(default)]
+    deleted: bool,
+}
+
+pub fn table_of(kind: Kind) -> Table {
+    match kind {
+        Kind::Product => Table::Products,
+        Kind::Price => Table::Prices,
+        Kind::Customer => Table::Customers,
+        Kind::Subscription => Table::Subscriptions,
+        Kind::Invoice => Table::Invoices,
+    }
+}
+
+fn child_table(kind: Kind) -> Option<Table> {
+    match kind {
+        Kind::Subscription => Some(Table::SubscriptionItems),
+        Kind::Invoice => Some(Table::InvoiceLineItems),
+        _ => None,
+    }
+}
+
+/// Is this raw object Stripe's `{id, object, deleted: true}` stub?
+pub fn is_deleted_stub(raw: &RawValue) -> bool {
+    serde_json::from_str::<DeletedFlag>(raw.get()).map(|d| d.deleted).unwrap_or(false)
+}
+
+impl Mirror {
+    fn api(&self, why: &'static str) -> Result<&StripeClient, WriteError> {
+        self.api.as_deref().ok_or(WriteError::NoApi(why))
+    }
+
+    /// Writes objects of one kind known as of `version`. Ties (same second,
+    /// different data) are settled by retrieving the object: its answer wins.
+    pub async fn write_objects(
+        &self,
+        conn: &mut PgConnection,
+        kind: Kind,
+        objects: &[Box<RawValue>],
+        version: Version,
+    ) -> Result<Upserted, WriteError> {
+        let mut out = self.write_batch(conn, kind, objects, version).await?;
+        for (id, seen) in std::mem::take(&mut out.tied) {
+            match self.refetch(conn, kind, &id, Some(seen)).await? {
+                Refetched::Written(r) if !r.stale.is_empty() || !r.tied.is_empty() => out.stale.push(id),
+                Refetched::Written(_) => out.updated.push(id),
+                Refetched::Deleted => out.deleted.push(id),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Retrieves one object and writes the answer as authoritative over the
+    /// row seen at `seen`; a deleted or missing object becomes a tombstone.
+    pub async fn refetch(
+        &self,
+        conn: &mut PgConnection,
+        kind: Kind,
+        id: &str,
+        seen: Option<i64>,
+    ) -> Result<Refetched, WriteError> {
+        let path = format!("{}/{}", kind.api_path(), id);
+        match self.api("retrieve")?.retrieve(&path).await? {
+            Some((raw, date)) if !is_deleted_stub(&raw) => {
+                let r = self.write_batch(conn, kind, &[raw], Version::fetched(date, seen)).await?;
+                Ok(Refetched::Written(r))
+            }
+            Some((raw, date)) => {
+                self.delete_object(conn, kind, id, &raw, false, date).await?;
+                Ok(Refetched::Deleted)
+            }
+            None => {
+                let stub = deleted_stub(kind, id);
+                self.delete_object(conn, kind, id, &stub, false, chrono::Utc::now().timestamp()).await?;
+                Ok(Refetched::Deleted)
+            }
+        }
+    }
+
+    /// Marks an object (and its children) deleted. False if it already was.
+    pub async fn delete_object(
+        &self,
+        conn: &mut PgConnection,
+        kind: Kind,
+        id: &str,
+        data: &RawValue,
+        full_object: bool,
+        at: i64,
+    ) -> Result<bool, WriteError> {
+        let newly = self.store.tombstone(conn, table_of(kind), id, data, full_object, at).await?;
+        if let (true, Some(child)) = (newly, child_table(kind)) {
+            self.store.delete_children_except(conn, child, id, &[], at).await?;
+        }
+        Ok(newly)
+    }
+
+    async fn write_batch(
+        &self,
+        conn: &mut PgConnection,
+        kind: Kind,
+        objects: &[Box<RawValue>],
+        version: Version,
+    ) -> Result<Upserted, WriteError> {
+        // A page can't name one id twice, but a caller's batch might: keep the last.
+        let mut ids: Vec<(String, &RawValue)> = Vec::with_capacity(objects.len());
+        for raw in objects {
+            if let Some(id) = object_id(raw) {
+                ids.retain(|(other, _)| *other != id);
+                ids.push((id, raw));
+            }
+        }
+        let rows: Vec<Row> = ids.iter().map(|(id, raw)| Row { id, data: raw, parent: None }).collect();
+        let out = self.store.upsert(conn, table_of(kind), &rows, version).await?;
+        if let Some(child) = child_table(kind) {
+            let written: std::collections::HashSet<&String> = out.written().collect();
+            let parents: Vec<&(String, &RawValue)> = ids.iter().filter(|(id, _)| written.contains(id)).collect();
+            self.write_children(conn, kind, child, &parents, version).await?;
+        }
+        Ok(out)
+    }
+
+    async fn write_children(
+        &self,
+        conn: &mut PgConnection,
+        kind: Kind,
+        child: Table,
+        parents: &[&(String, &RawValue)],
+        version: Version,
+    ) -> Result<(), WriteError> {
+        let mut children: Vec<(String, Box<RawValue>, &str)> = Vec::new();
+        let mut complete: Vec<&str> = Vec::new();
+        for (parent_id, raw) in parents {
+            let Ok(parent) = serde_json::from_str::<Parent>(raw.get()) else { continue };
+            let Some(list) = (match kind {
+                Kind::Subscription => parent.items,
+                _ => parent.lines,
+            }) else {
+                continue; // no embedded list in this shape: leave children alone
+            };
+            let data = if list.has_more {
+                // Stripe embeds at most 10; page the rest so the child table is complete.
+                let (path, filters) = match kind {
+                    Kind::Subscription => ("/v1/subscription_items".to_string(), vec![("subscription", parent_id.clone())]),
+                    _ => (format!("/v1/invoices/{parent_id}/lines"), vec![]),
+                };
+                self.api("page a truncated nested list")?.list_all(&path, &filters).await?
+            } else {
+                list.data
+            };
+            for item in data {
+                if let Some(id) = object_id(&item) {
+                    children.push((id, item, parent_id.as_str()));
+                }
+            }
+            complete.push(parent_id.as_str());
+        }
+        children.dedup_by(|a, b| a.0 == b.0);
+        let rows: Vec<Row> = children.iter().map(|(id, d, p)| Row { id, data: d, parent: Some(p) }).collect();
+        // The parent passed the ordering rule at this version, so its children
+        // replace anything stored at or below it.
+        let child_version = Version { at: version.at, supersedes: version.at.max(version.supersedes) };
+        for chunk in rows.chunks(1000) {
+            self.store.upsert(conn, child, chunk, child_version).await?;
+        }
+        for parent in complete {
+            let keep: Vec<&str> = children.iter().filter(|c| c.2 == parent).map(|c| c.0.as_str()).collect();
+            self.store.delete_children_except(conn, child, parent, &keep, version.at).await?;
+        }
+        Ok(())
+    }
+}
+
+pub enum Refetched {
+    Written(Upserted),
+    Deleted,
+}
+
+/// `{id, object, deleted: true}`, what Stripe returns for a deleted object.
+pub fn deleted_stub(kind: Kind, id: &str) -> Box<RawValue> {
+    let json = serde_json::json!({"id": id, "object": kind.object_name(), "deleted": true});
+    serde_json::value::to_raw_value(&json).expect("a JSON object of strings always serializes")
+}

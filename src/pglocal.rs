@@ -1,0 +1,127 @@
+//! A private, throwaway Postgres for `demo` and the test suite, made from the
+//! system's PostgreSQL binaries when no `DATABASE_URL` is given.
+//!
+//! The server runs under a tiny shell that waits on its stdin, a pipe we hold:
+//! when our process exits for any reason the pipe closes, the shell stops the
+//! server and removes its directory. So nothing outlives us, even on a panic.
+//! `initdb` refuses to run as root, so as root the cluster belongs to the
+//! `postgres` user (Debian's packages create it).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PgLocalError {
+    #[error(
+        "no PostgreSQL server binaries found (looked for initdb in /usr/lib/postgresql/*/bin and PATH); \
+         install them (Debian/Ubuntu: apt-get install postgresql) or set DATABASE_URL"
+    )]
+    NotInstalled,
+    #[error("running as root needs a `postgres` user to own the throwaway cluster; create it or set DATABASE_URL")]
+    NoPostgresUser,
+    #[error("{step} failed: {detail}")]
+    Step { step: &'static str, detail: String },
+}
+
+/// A running throwaway cluster; dropped with the process.
+pub struct LocalPostgres {
+    pub url: String,
+    _server: Child,
+}
+
+fn step(step: &'static str) -> impl Fn(std::io::Error) -> PgLocalError {
+    move |e| PgLocalError::Step { step, detail: e.to_string() }
+}
+
+/// Finds the newest installed server's binary directory.
+pub fn bin_dir() -> Option<PathBuf> {
+    let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    dirs.sort();
+    if let Some((_, d)) = dirs.pop() {
+        return Some(d);
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).find(|p| p.join("initdb").exists() && p.join("postgres").exists()))
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false)
+}
+
+/// Wraps `script` to run as `postgres` when we are root.
+fn shell(script: &str, as_postgres: bool) -> Command {
+    let mut cmd = if as_postgres {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", "sh", "-c", script]);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]);
+        c
+    };
+    cmd.kill_on_drop(false);
+    cmd
+}
+
+/// Starts a cluster in a fresh temporary directory and returns its URL
+/// (database `postgres`, user `postgres`, no password, 127.0.0.1).
+/// `durable = false` turns fsync off: for tests, never for measurements.
+pub async fn start(durable: bool) -> Result<LocalPostgres, PgLocalError> {
+    let bin = bin_dir().ok_or(PgLocalError::NotInstalled)?;
+    let as_postgres = is_root();
+    if as_postgres && std::process::Command::new("id").args(["-u", "postgres"]).output().map(|o| !o.status.success()).unwrap_or(true) {
+        return Err(PgLocalError::NoPostgresUser);
+    }
+    let dir = std::env::temp_dir().join(format!("stripe-mirror-pg-{}-{}", std::process::id(), fastrand::u32(..)));
+    let port = free_port().map_err(step("finding a free port"))?;
+    let bin = bin.display();
+    let dir_s = dir.display();
+    let init = format!("mkdir -p '{dir_s}' && '{bin}/initdb' -D '{dir_s}/data' -U postgres -A trust --no-sync -E UTF8 >'{dir_s}/initdb.log' 2>&1");
+    if as_postgres {
+        std::fs::create_dir_all(&dir).map_err(step("creating the cluster directory"))?;
+        let status = std::process::Command::new("chown").args(["postgres:", &dir.display().to_string()]).status();
+        if !status.map(|s| s.success()).unwrap_or(false) {
+            return Err(PgLocalError::Step { step: "chown to postgres", detail: dir.display().to_string() });
+        }
+    }
+    let out = shell(&init, as_postgres).output().await.map_err(step("initdb"))?;
+    if !out.status.success() {
+        let log = std::fs::read_to_string(dir.join("initdb.log")).unwrap_or_default();
+        return Err(PgLocalError::Step { step: "initdb", detail: log });
+    }
+    let fsync = if durable { "on" } else { "off" };
+    // The shell waits for stdin to close (our exit), then stops the server and cleans up.
+    let run = format!(
+        "'{bin}/postgres' -D '{dir_s}/data' -k '{dir_s}' -p {port} -c listen_addresses=127.0.0.1 \
+         -c fsync={fsync} -c max_connections=200 -c shared_buffers=256MB >'{dir_s}/server.log' 2>&1 & pid=$!; \
+         cat >/dev/null; kill -INT $pid; wait $pid; rm -rf '{dir_s}'"
+    );
+    let server = shell(&run, as_postgres).stdin(Stdio::piped()).spawn().map_err(step("starting postgres"))?;
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+            && <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.is_ok()
+        {
+            return Ok(LocalPostgres { url, _server: server });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+    Err(PgLocalError::Step { step: "waiting for postgres", detail: log })
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}

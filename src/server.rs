@@ -1,0 +1,200 @@
+//! HTTP: the webhook endpoint, `/healthz`, `/readyz`, `/metrics`.
+//!
+//! The webhook path, top to bottom: the filter states the contract (path,
+//! POST, body size, raw bytes) → [`receive`] verifies the signature on the raw
+//! bytes → parses the envelope → stores it in the inbox (one committed
+//! statement) → replies. Every status code is decided in [`Refusal::status`]
+//! or [`recover`], nowhere else.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use secrecy::SecretString;
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use crate::event::Envelope;
+use crate::inbox::{self, Stored};
+use crate::metrics::Metrics;
+use crate::signature::{self, SignatureError};
+
+/// What the HTTP layer needs; cheap to clone into every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub secrets: Arc<Vec<SecretString>>,
+    pub tolerance: Duration,
+    pub metrics: Metrics,
+    /// Wakes the apply workers when an event lands.
+    pub wake: Arc<Notify>,
+    /// Cancelled on shutdown: requests arriving after get 503.
+    pub shutdown: CancellationToken,
+}
+
+/// Why a webhook was not accepted.
+#[derive(Debug)]
+enum Refusal {
+    Signature(SignatureError),
+    NotAnEvent,
+    NotStorable,
+    Unavailable,
+    ShuttingDown,
+}
+
+impl Refusal {
+    fn status(&self) -> StatusCode {
+        match self {
+            Refusal::Signature(_) | Refusal::NotAnEvent | Refusal::NotStorable => StatusCode::BAD_REQUEST,
+            // Stripe retries 5xx with backoff for up to three days.
+            Refusal::Unavailable | Refusal::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Signature(e) => e.reason(),
+            Refusal::NotAnEvent => "not_an_event",
+            Refusal::NotStorable => "not_storable",
+            Refusal::Unavailable => "database_unavailable",
+            Refusal::ShuttingDown => "shutting_down",
+        }
+    }
+}
+
+pub fn routes(
+    state: AppState,
+    webhook_path: &str,
+    max_body: u64,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let path = Arc::new(webhook_path.to_string());
+    let on_path = warp::path::full()
+        .and_then(move |full: warp::path::FullPath| {
+            let path = path.clone();
+            async move { if full.as_str() == path.as_str() { Ok(()) } else { Err(warp::reject::not_found()) } }
+        })
+        .untuple_one();
+    let webhook = on_path
+        .and(warp::post())
+        .and(warp::body::content_length_limit(max_body))
+        .and(warp::header::optional::<String>("stripe-signature"))
+        .and(warp::body::bytes())
+        .and(with(state.clone()))
+        .then(receive);
+    let healthz = warp::path!("healthz").and(warp::get()).map(|| "ok".into_response());
+    let readyz = warp::path!("readyz").and(warp::get()).and(with(state.clone())).then(readyz);
+    let metrics = warp::path!("metrics").and(warp::get()).and(with(state.clone())).then(metrics);
+    let metrics_for_recover = state.metrics.clone();
+    webhook
+        .or(healthz)
+        .unify()
+        .or(readyz)
+        .unify()
+        .or(metrics)
+        .unify()
+        .recover(move |r| recover(r, metrics_for_recover.clone()))
+        .unify()
+}
+
+fn with(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+async fn receive(signature: Option<String>, body: Bytes, state: AppState) -> warp::reply::Response {
+    match accept(signature.as_deref(), &body, &state).await {
+        Ok(stored) => {
+            let result = if stored == Stored::New { "stored" } else { "duplicate" };
+            state.metrics.webhook_received(result);
+            if stored == Stored::New {
+                state.wake.notify_waiters();
+            }
+            json_reply(StatusCode::OK, &serde_json::json!({"received": true, "result": result}))
+        }
+        Err(refusal) => {
+            state.metrics.webhook_rejected(refusal.reason());
+            // One line, no payload, no secret.
+            tracing::warn!(reason = refusal.reason(), status = refusal.status().as_u16(), bytes = body.len(), "webhook refused");
+            json_reply(refusal.status(), &serde_json::json!({"error": refusal.reason()}))
+        }
+    }
+}
+
+async fn accept(signature: Option<&str>, body: &Bytes, state: &AppState) -> Result<Stored, Refusal> {
+    if state.shutdown.is_cancelled() {
+        return Err(Refusal::ShuttingDown);
+    }
+    let now = chrono::Utc::now().timestamp();
+    signature::verify(signature, body, &state.secrets, now, state.tolerance).map_err(Refusal::Signature)?;
+    let envelope = Envelope::parse(body).map_err(|_| Refusal::NotAnEvent)?;
+    let text = std::str::from_utf8(body).map_err(|_| Refusal::NotAnEvent)?;
+    inbox::insert(&state.pool, &envelope, text, "webhook").await.map_err(|e| match &e {
+        // Class 22 (data exception): JSON Postgres cannot store, e.g. \u0000.
+        sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("22")) => Refusal::NotStorable,
+        _ => {
+            tracing::error!(error = %e, "cannot store webhook event");
+            Refusal::Unavailable
+        }
+    })
+}
+
+async fn readyz(state: AppState) -> warp::reply::Response {
+    match crate::db::migrations_current(&state.pool).await {
+        Ok(true) => "ready".into_response(),
+        Ok(false) => warp::reply::with_status("migrations pending", StatusCode::SERVICE_UNAVAILABLE).into_response(),
+        Err(_) => warp::reply::with_status("database unreachable", StatusCode::SERVICE_UNAVAILABLE).into_response(),
+    }
+}
+
+async fn metrics(state: AppState) -> warp::reply::Response {
+    let (depth, oldest) = inbox::depth(&state.pool).await.unwrap_or((-1, -1.0));
+    let body = state.metrics.render(&[
+        ("stripe_mirror_inbox_depth", "Events stored and not yet applied (-1: database unreachable).", depth as f64),
+        ("stripe_mirror_inbox_oldest_pending_seconds", "Age of the oldest unapplied event.", oldest),
+    ]);
+    warp::reply::with_header(body, "content-type", "text/plain; version=0.0.4").into_response()
+}
+
+/// Maps warp's rejections to the answers in DESIGN.md's bad-input table.
+async fn recover(rejection: Rejection, metrics: Metrics) -> Result<warp::reply::Response, Infallible> {
+    use warp::reject::{InvalidHeader, LengthRequired, MethodNotAllowed, PayloadTooLarge};
+    let (status, reason) = if rejection.is_not_found() {
+        (StatusCode::NOT_FOUND, "not_found")
+    } else if rejection.find::<PayloadTooLarge>().is_some() {
+        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+    } else if rejection.find::<MethodNotAllowed>().is_some() {
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    } else if rejection.find::<LengthRequired>().is_some() {
+        (StatusCode::LENGTH_REQUIRED, "length_required")
+    } else if rejection.find::<InvalidHeader>().is_some() {
+        (StatusCode::BAD_REQUEST, "signature_malformed")
+    } else {
+        (StatusCode::BAD_REQUEST, "bad_request")
+    };
+    if status != StatusCode::NOT_FOUND {
+        metrics.webhook_rejected(reason);
+        tracing::warn!(reason, status = status.as_u16(), "request refused");
+    }
+    Ok(json_reply(status, &serde_json::json!({"error": reason})))
+}
+
+fn json_reply(status: StatusCode, body: &serde_json::Value) -> warp::reply::Response {
+    warp::reply::with_status(warp::reply::json(body), status).into_response()
+}
+
+/// Binds `addr` and serves until `shutdown` is cancelled, then finishes the
+/// requests in flight. Binding is separate so callers learn the port (tests
+/// use port 0) and a taken port is an error, not a panic.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState, webhook_path: &str, max_body: u64) {
+    let shutdown = state.shutdown.clone();
+    let routes = routes(state, webhook_path, max_body);
+    warp::serve(routes).incoming(listener).graceful(async move { shutdown.cancelled().await }).run().await;
+}

@@ -1,0 +1,300 @@
+//! The mirrored tables and the one place that writes them.
+//!
+//! Every write goes through [`Store::upsert`] or [`Store::tombstone`], from
+//! the webhook apply path and the backfill/reconcile path alike, and obeys
+//! the ordering rule in Postgres itself (so concurrent writers from several
+//! replicas cannot interleave wrongly):
+//!
+//! * each row has `version`, Unix seconds of the Stripe state it holds;
+//! * an incoming state written "as of" second `at` replaces the row only when
+//!   `at > version` — older changes nothing; equal is a *tie* the caller must
+//!   settle by asking the API (see `sync::write_objects`);
+//! * a state retrieved from the API after we saw the row at version `v` is
+//!   authoritative over it: it replaces the row when `version <= v`;
+//! * a deleted row is never written again, except to keep newer data.
+
+use serde_json::value::RawValue;
+use sqlx::{AssertSqlSafe, PgConnection, Row as _};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    Products,
+    Prices,
+    Customers,
+    Subscriptions,
+    SubscriptionItems,
+    Invoices,
+    InvoiceLineItems,
+}
+
+impl Table {
+    pub const ALL: [Table; 7] = [
+        Table::Products,
+        Table::Prices,
+        Table::Customers,
+        Table::Subscriptions,
+        Table::SubscriptionItems,
+        Table::Invoices,
+        Table::InvoiceLineItems,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Products => "products",
+            Table::Prices => "prices",
+            Table::Customers => "customers",
+            Table::Subscriptions => "subscriptions",
+            Table::SubscriptionItems => "subscription_items",
+            Table::Invoices => "invoices",
+            Table::InvoiceLineItems => "invoice_line_items",
+        }
+    }
+
+    /// Child tables name their parent in a plain column.
+    pub fn parent_column(self) -> Option<&'static str> {
+        match self {
+            Table::SubscriptionItems => Some("subscription"),
+            Table::InvoiceLineItems => Some("invoice"),
+            _ => None,
+        }
+    }
+}
+
+/// When the incoming state was true, and what it is known to supersede.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    /// Unix seconds of the state (event `created`, or the answer's `Date`).
+    pub at: i64,
+    /// Rows at or below this version are replaced even on a tie: the state was
+    /// fetched after we saw them. `i64::MIN` for "as of `at`" only.
+    pub supersedes: i64,
+}
+
+impl Version {
+    pub fn as_of(at: i64) -> Version {
+        Version { at, supersedes: i64::MIN }
+    }
+
+    /// A state fetched after the row was seen at `seen` (None: no row).
+    pub fn fetched(at: i64, seen: Option<i64>) -> Version {
+        Version { at, supersedes: seen.unwrap_or(i64::MIN) }
+    }
+}
+
+/// One object to write: its id, its JSON exactly as Stripe sent it, and for
+/// child tables the parent's id.
+pub struct Row<'a> {
+    pub id: &'a str,
+    pub data: &'a RawValue,
+    pub parent: Option<&'a str>,
+}
+
+/// What an upsert did, row by row.
+#[derive(Debug, Default)]
+pub struct Upserted {
+    pub inserted: Vec<String>,
+    pub updated: Vec<String>,
+    /// Written (version moved) but the data was already the same.
+    pub unchanged: Vec<String>,
+    /// Not written: the stored row is newer.
+    pub stale: Vec<String>,
+    /// Not written: the row is deleted.
+    pub deleted: Vec<String>,
+    /// Not written: the stored row has the same version and different data.
+    pub tied: Vec<(String, i64)>,
+}
+
+impl Upserted {
+    /// Ids whose row now holds the incoming state.
+    pub fn written(&self) -> impl Iterator<Item = &String> {
+        self.inserted.iter().chain(&self.updated).chain(&self.unchanged)
+    }
+}
+
+/// SQL for one table, built once with the configured schema.
+struct TableSql {
+    upsert: String,
+    classify: String,
+    tombstone: String,
+    delete_children_except: Option<String>,
+}
+
+pub struct Store {
+    schema: String,
+    sql: Vec<TableSql>,
+}
+
+impl Store {
+    pub fn new(schema: &str) -> Store {
+        let sql = Table::ALL.iter().map(|t| TableSql::new(schema, *t)).collect();
+        Store { schema: schema.to_string(), sql }
+    }
+
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    fn sql(&self, table: Table) -> &TableSql {
+        &self.sql[table as usize]
+    }
+
+    /// Writes `rows` into `table` under the ordering rule, in one statement.
+    pub async fn upsert(
+        &self,
+        conn: &mut PgConnection,
+        table: Table,
+        rows: &[Row<'_>],
+        version: Version,
+    ) -> Result<Upserted, sqlx::Error> {
+        let mut out = Upserted::default();
+        if rows.is_empty() {
+            return Ok(out);
+        }
+        let ids: Vec<&str> = rows.iter().map(|r| r.id).collect();
+        let data: Vec<&str> = rows.iter().map(|r| r.data.get()).collect();
+        let parents: Vec<Option<&str>> = rows.iter().map(|r| r.parent).collect();
+        let written = sqlx::query(AssertSqlSafe(self.sql(table).upsert.as_str()))
+            .bind(&ids)
+            .bind(&data)
+            .bind(&parents)
+            .bind(version.at)
+            .bind(version.supersedes)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut seen = std::collections::HashSet::with_capacity(written.len());
+        for row in written {
+            let id: String = row.try_get(0)?;
+            let inserted: bool = row.try_get(1)?;
+            let unchanged: bool = row.try_get(2)?;
+            seen.insert(id.clone());
+            match (inserted, unchanged) {
+                (true, _) => out.inserted.push(id),
+                (false, true) => out.unchanged.push(id),
+                (false, false) => out.updated.push(id),
+            }
+        }
+        let (skip_ids, skip_data): (Vec<&str>, Vec<&str>) =
+            ids.iter().zip(&data).filter(|(id, _)| !seen.contains(**id)).map(|(i, d)| (*i, *d)).unzip();
+        if skip_ids.is_empty() {
+            return Ok(out);
+        }
+        let skipped = sqlx::query(AssertSqlSafe(self.sql(table).classify.as_str()))
+            .bind(&skip_ids)
+            .bind(&skip_data)
+            .fetch_all(&mut *conn)
+            .await?;
+        for row in skipped {
+            let id: String = row.try_get(0)?;
+            let stored_version: i64 = row.try_get(1)?;
+            let deleted: bool = row.try_get(2)?;
+            let same: bool = row.try_get(3)?;
+            if deleted {
+                out.deleted.push(id);
+            } else if stored_version == version.at && !same {
+                out.tied.push((id, stored_version));
+            } else if same {
+                out.unchanged.push(id);
+            } else {
+                out.stale.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks a row deleted. `data` replaces the stored data only when it is a
+    /// full object (not a `{id, object, deleted}` stub) at least as new; a row
+    /// never seen is inserted with whatever we have. Returns false when the
+    /// row was already deleted.
+    pub async fn tombstone(
+        &self,
+        conn: &mut PgConnection,
+        table: Table,
+        id: &str,
+        data: &RawValue,
+        full_object: bool,
+        at: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(AssertSqlSafe(self.sql(table).tombstone.as_str()))
+            .bind(id)
+            .bind(data.get())
+            .bind(at)
+            .bind(full_object)
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Marks deleted the children of `parent` not in `keep` (items removed
+    /// from a subscription, lines from an invoice; all of them when the parent
+    /// is deleted). Only call with a complete list.
+    pub async fn delete_children_except(
+        &self,
+        conn: &mut PgConnection,
+        table: Table,
+        parent: &str,
+        keep: &[&str],
+        at: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let Some(sql) = &self.sql(table).delete_children_except else {
+            return Ok(0);
+        };
+        let done = sqlx::query(AssertSqlSafe(sql.as_str())).bind(parent).bind(keep).bind(at).execute(&mut *conn).await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The stored version and deleted flag of one row.
+    pub async fn version_of(&self, conn: &mut PgConnection, table: Table, id: &str) -> Result<Option<(i64, bool)>, sqlx::Error> {
+        let sql = format!("SELECT version, deleted FROM \"{}\".{} WHERE id = $1", self.schema, table.name());
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+}
+
+impl TableSql {
+    fn new(schema: &str, table: Table) -> TableSql {
+        let t = format!("\"{schema}\".{}", table.name());
+        let (pcol, pval, pset) = match table.parent_column() {
+            Some(c) => (format!(", {c}"), ", i.parent".to_string(), format!(", {c} = excluded.{c}")),
+            None => (String::new(), String::new(), String::new()),
+        };
+        // `old` is read before the insert in the same snapshot, so it tells
+        // inserted from updated and whether the data actually changed.
+        let upsert = format!(
+            "WITH i AS (SELECT * FROM UNNEST($1::text[], $2::jsonb[], $3::text[]) AS i(id, data, parent)),
+             old AS (SELECT s.id, s.data FROM {t} s JOIN i USING (id)),
+             up AS (
+               INSERT INTO {t} AS s (id, data, version, synced_at{pcol})
+               SELECT i.id, i.data, $4, now(){pval} FROM i
+               ON CONFLICT (id) DO UPDATE
+                 SET data = excluded.data, version = GREATEST(s.version, excluded.version), synced_at = now(){pset}
+                 WHERE NOT s.deleted AND (s.version < excluded.version OR s.version <= $5)
+               RETURNING s.id, s.data)
+             SELECT up.id, old.id IS NULL, old.data IS NOT DISTINCT FROM up.data FROM up LEFT JOIN old USING (id)"
+        );
+        let classify = format!(
+            "SELECT s.id, s.version, s.deleted, s.data = i.data
+             FROM {t} s JOIN UNNEST($1::text[], $2::jsonb[]) AS i(id, data) USING (id)"
+        );
+        let (tcol, tval) = match table.parent_column() {
+            // A child tombstoned on its own keeps an unknown parent until a
+            // parent write names it.
+            Some(c) => (format!(", {c}"), ", ''".to_string()),
+            None => (String::new(), String::new()),
+        };
+        let tombstone = format!(
+            "INSERT INTO {t} AS s (id, data, version, deleted, synced_at{tcol})
+             VALUES ($1, $2::jsonb, $3, true, now(){tval})
+             ON CONFLICT (id) DO UPDATE
+               SET deleted = true, synced_at = now(), version = GREATEST(s.version, excluded.version),
+                   data = CASE WHEN $4 AND excluded.version >= s.version THEN excluded.data ELSE s.data END
+               WHERE NOT s.deleted"
+        );
+        let delete_children_except = table.parent_column().map(|c| {
+            format!(
+                "UPDATE {t} SET deleted = true, version = GREATEST(version, $3), synced_at = now()
+                 WHERE {c} = $1 AND NOT deleted AND NOT (id = ANY($2::text[]))"
+            )
+        });
+        TableSql { upsert, classify, tombstone, delete_children_except }
+    }
+}
