@@ -76,7 +76,7 @@ $$;
 
 CREATE TABLE "{{schema}}".products (
   id text PRIMARY KEY,
-  data jsonb NOT NULL COMPRESSION lz4,
+  data jsonb COMPRESSION lz4 NOT NULL,
   deleted boolean NOT NULL DEFAULT false,
   version bigint NOT NULL,
   synced_at timestamptz NOT NULL DEFAULT now(),
@@ -90,7 +90,7 @@ CREATE TABLE "{{schema}}".products (
 
 CREATE TABLE "{{schema}}".prices (
   id text PRIMARY KEY,
-  data jsonb NOT NULL COMPRESSION lz4,
+  data jsonb COMPRESSION lz4 NOT NULL,
   deleted boolean NOT NULL DEFAULT false,
   version bigint NOT NULL,
   synced_at timestamptz NOT NULL DEFAULT now(),
@@ -110,7 +110,7 @@ CREATE INDEX prices_product_idx ON "{{schema}}".prices (product);
 
 CREATE TABLE "{{schema}}".customers (
   id text PRIMARY KEY,
-  data jsonb NOT NULL COMPRESSION lz4,
+  data jsonb COMPRESSION lz4 NOT NULL,
   deleted boolean NOT NULL DEFAULT false,
   version bigint NOT NULL,
   synced_at timestamptz NOT NULL DEFAULT now(),
@@ -126,7 +126,7 @@ CREATE INDEX customers_email_idx ON "{{schema}}".customers (email);
 
 CREATE TABLE "{{schema}}".subscriptions (
   id text PRIMARY KEY,
-  data jsonb NOT NULL COMPRESSION lz4,
+  data jsonb COMPRESSION lz4 NOT NULL,
   deleted boolean NOT NULL DEFAULT false,
   version bigint NOT NULL,
   synced_at timestamptz NOT NULL DEFAULT now(),
@@ -152,7 +152,7 @@ CREATE INDEX subscriptions_status_idx ON "{{schema}}".subscriptions (status);
 CREATE TABLE "{{schema}}".subscription_items (
   id text PRIMARY KEY,
   subscription text NOT NULL,
-  data jsonb NOT NULL COMPRESSION lz4,
+  data jsonb COMPRESSION lz4 NOT NULL,
   deleted boolean NOT NULL DEFAULT false,
   version bigint NOT NULL,
   synced_at timestamptz NOT NULL DEFAULT now(),
@@ -167,7 +167,7 @@ CREATE INDEX subscription_items_subscription_idx ON "{{schema}}".subscription_it
 
 CREATE TABLE "{{schema}}".invoices (
   id text PRIMARY KEY,
-  data jsonb NOT NULL COMPRESSION lz4,
+  data jsonb COMPRESSION lz4 NOT NULL,
   deleted boolean NOT NULL DEFAULT false,
   version bigint NOT NULL,
   synced_at timestamptz NOT NULL DEFAULT now(),
@@ -197,7 +197,7 @@ CREATE INDEX invoices_subscription_idx ON "{{schema}}".invoices (subscription);
 CREATE TABLE "{{schema}}".invoice_line_items (
   id text PRIMARY KEY,
   invoice text NOT NULL,
-  data jsonb NOT NULL COMPRESSION lz4,
+  data jsonb COMPRESSION lz4 NOT NULL,
   deleted boolean NOT NULL DEFAULT false,
   version bigint NOT NULL,
   synced_at timestamptz NOT NULL DEFAULT now(),

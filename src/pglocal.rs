@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::process::{Child, Command};
+use std::process::{Child, Command};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PgLocalError {
@@ -62,7 +62,7 @@ fn is_root() -> bool {
 
 /// Wraps `script` to run as `postgres` when we are root.
 fn shell(script: &str, as_postgres: bool) -> Command {
-    let mut cmd = if as_postgres {
+    let cmd = if as_postgres {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--", "sh", "-c", script]);
         c
@@ -71,7 +71,6 @@ fn shell(script: &str, as_postgres: bool) -> Command {
         c.args(["-c", script]);
         c
     };
-    cmd.kill_on_drop(false);
     cmd
 }
 
@@ -96,7 +95,7 @@ pub async fn start(durable: bool) -> Result<LocalPostgres, PgLocalError> {
             return Err(PgLocalError::Step { step: "chown to postgres", detail: dir.display().to_string() });
         }
     }
-    let out = shell(&init, as_postgres).output().await.map_err(step("initdb"))?;
+    let out = shell(&init, as_postgres).output().map_err(step("initdb"))?;
     if !out.status.success() {
         let log = std::fs::read_to_string(dir.join("initdb.log")).unwrap_or_default();
         return Err(PgLocalError::Step { step: "initdb", detail: log });

@@ -1,0 +1,8 @@
+//! The integration suite: one binary, a real Postgres (DATABASE_URL, or a
+//! throwaway cluster started from the system's binaries), the real daemon
+//! started in-process on port 0, and the Stripe simulator where the daemon
+//! must talk to Stripe.
+
+mod helpers;
+mod webhook_input;
+mod apply_rules;
