@@ -161,11 +161,7 @@ impl Default for ApplyConfig {
 
 impl Default for ReconcileConfig {
     fn default() -> Self {
-        ReconcileConfig {
-            events_schedule: "*/5 * * * *".into(),
-            full_schedule: "17 3 * * *".into(),
-            overlap_secs: 300,
-        }
+        ReconcileConfig { events_schedule: "*/5 * * * *".into(), full_schedule: "17 3 * * *".into(), overlap_secs: 300 }
     }
 }
 
@@ -188,9 +184,8 @@ impl Config {
         };
         let mut config = match &file {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| {
-                    ConfigError::new("--config", format!("cannot read {}: {e}", p.display()))
-                })?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError::new("--config", format!("cannot read {}: {e}", p.display())))?;
                 Config::parse(&text)?
             }
             None => Config::default(),
@@ -205,11 +200,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| {
             let message = e.message().to_string();
-            let key = message
-                .split('`')
-                .nth(1)
-                .map(str::to_string)
-                .unwrap_or_else(|| "config.toml".into());
+            let key = message.split('`').nth(1).map(str::to_string).unwrap_or_else(|| "config.toml".into());
             ConfigError::new(key, message)
         })
     }
@@ -281,20 +272,14 @@ impl Config {
         crate::schedule::Schedule::parse(&self.reconcile.full_schedule)
             .map_err(|e| ConfigError::new("reconcile.full_schedule", e.to_string()))?;
         if !(self.stripe.api_base.starts_with("http://") || self.stripe.api_base.starts_with("https://")) {
-            return Err(ConfigError::new(
-                "stripe.api_base (STRIPE_API_BASE)",
-                "must be an http:// or https:// URL",
-            ));
+            return Err(ConfigError::new("stripe.api_base (STRIPE_API_BASE)", "must be an http:// or https:// URL"));
         }
         Ok(())
     }
 
     /// The database URL, or an error naming the key; every command but `demo` needs it.
     pub fn database_url(&self) -> Result<&SecretString, ConfigError> {
-        self.database
-            .url
-            .as_ref()
-            .ok_or_else(|| ConfigError::new("database.url (DATABASE_URL)", "is not set"))
+        self.database.url.as_ref().ok_or_else(|| ConfigError::new("database.url (DATABASE_URL)", "is not set"))
     }
 
     /// The Stripe key, or an error naming the key.
@@ -343,13 +328,19 @@ fn read_secret_file(path: &Path, key: &str) -> Result<String, ConfigError> {
         Ok(dir) => raw.replace("${CREDENTIALS_DIRECTORY}", &dir),
         Err(_) => raw.into_owned(),
     };
-    std::fs::read_to_string(&resolved)
-        .map_err(|e| ConfigError::new(key, format!("cannot read {resolved}: {e}")))
+    std::fs::read_to_string(&resolved).map_err(|e| ConfigError::new(key, format!("cannot read {resolved}: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_example_loads_and_validates() {
+        let c = Config::parse(include_str!("../config.toml")).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.webhook.tolerance_secs, 300);
+    }
 
     #[test]
     fn unknown_key_is_named() {
@@ -360,8 +351,7 @@ mod tests {
     #[test]
     fn webhook_secrets_env_is_a_comma_separated_list() {
         let mut c = Config::default();
-        c.apply_env(|k| (k == "STRIPE_WEBHOOK_SECRET").then(|| "whsec_a, whsec_b".to_string()))
-            .unwrap();
+        c.apply_env(|k| (k == "STRIPE_WEBHOOK_SECRET").then(|| "whsec_a, whsec_b".to_string())).unwrap();
         let got: Vec<_> = c.webhook.secrets.iter().map(|s| s.expose_secret().to_string()).collect();
         assert_eq!(got, ["whsec_a", "whsec_b"]);
     }

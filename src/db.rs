@@ -32,7 +32,13 @@ fn migrator(schema: &str) -> Migrator {
         .iter()
         .map(|(version, name, sql)| {
             let sql = sql.replace("{{schema}}", schema);
-            Migration::new(*version, Cow::Borrowed(name), MigrationType::Simple, AssertSqlSafe(sql).into_sql_str(), false)
+            Migration::new(
+                *version,
+                Cow::Borrowed(name),
+                MigrationType::Simple,
+                AssertSqlSafe(sql).into_sql_str(),
+                false,
+            )
         })
         .collect();
     let mut m = Migrator::with_migrations(migrations);
@@ -48,14 +54,12 @@ pub async fn migrate(pool: &PgPool, schema: &str) -> Result<(), sqlx::migrate::M
 
 /// True when every embedded migration is applied (`/readyz`).
 pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
-    let applied: Option<i64> = sqlx::query_scalar(
-        "SELECT count(*) FROM stripe_mirror._sqlx_migrations WHERE success",
-    )
-    .fetch_optional(pool)
-    .await
-    .or_else(|e| match e {
-        sqlx::Error::Database(ref d) if d.code().as_deref() == Some("42P01") => Ok(None),
-        e => Err(e),
-    })?;
+    let applied: Option<i64> = sqlx::query_scalar("SELECT count(*) FROM stripe_mirror._sqlx_migrations WHERE success")
+        .fetch_optional(pool)
+        .await
+        .or_else(|e| match e {
+            sqlx::Error::Database(ref d) if d.code().as_deref() == Some("42P01") => Ok(None),
+            e => Err(e),
+        })?;
     Ok(applied == Some(MIGRATIONS.len() as i64))
 }

@@ -135,12 +135,7 @@ impl Envelope {
         }
         let object: ObjectId = serde_json::from_str(wire.data.object.get())
             .map_err(|_| EnvelopeError("data.object is not an object".into()))?;
-        Ok(Envelope {
-            id: wire.id,
-            event_type: wire.event_type,
-            created: wire.created,
-            object_id: object.id,
-        })
+        Ok(Envelope { id: wire.id, event_type: wire.event_type, created: wire.created, object_id: object.id })
     }
 }
 

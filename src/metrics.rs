@@ -16,7 +16,10 @@ pub struct Metrics {
 }
 
 const HELP: &[(&str, &str)] = &[
-    ("stripe_mirror_webhooks_received_total", "Webhook requests accepted into the inbox, by result (stored, duplicate)."),
+    (
+        "stripe_mirror_webhooks_received_total",
+        "Webhook requests accepted into the inbox, by result (stored, duplicate).",
+    ),
     ("stripe_mirror_webhooks_rejected_total", "Webhook requests refused, by reason."),
     ("stripe_mirror_events_total", "Events processed by the apply workers, by outcome and type."),
     ("stripe_mirror_api_requests_total", "Stripe API requests, by HTTP status (or error)."),

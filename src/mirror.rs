@@ -189,7 +189,9 @@ impl Mirror {
             let data = if list.has_more {
                 // Stripe embeds at most 10; page the rest so the child table is complete.
                 let (path, filters) = match kind {
-                    Kind::Subscription => ("/v1/subscription_items".to_string(), vec![("subscription", parent_id.clone())]),
+                    Kind::Subscription => {
+                        ("/v1/subscription_items".to_string(), vec![("subscription", parent_id.clone())])
+                    }
                     _ => (format!("/v1/invoices/{parent_id}/lines"), vec![]),
                 };
                 self.api("page a truncated nested list")?.list_all(&path, &filters).await?

@@ -52,8 +52,9 @@ pub fn bin_dir() -> Option<PathBuf> {
     if let Some((_, d)) = dirs.pop() {
         return Some(d);
     }
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).find(|p| p.join("initdb").exists() && p.join("postgres").exists()))
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).find(|p| p.join("initdb").exists() && p.join("postgres").exists())
+    })
 }
 
 fn is_root() -> bool {
@@ -80,7 +81,13 @@ fn shell(script: &str, as_postgres: bool) -> Command {
 pub async fn start(durable: bool) -> Result<LocalPostgres, PgLocalError> {
     let bin = bin_dir().ok_or(PgLocalError::NotInstalled)?;
     let as_postgres = is_root();
-    if as_postgres && std::process::Command::new("id").args(["-u", "postgres"]).output().map(|o| !o.status.success()).unwrap_or(true) {
+    if as_postgres
+        && std::process::Command::new("id")
+            .args(["-u", "postgres"])
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+    {
         return Err(PgLocalError::NoPostgresUser);
     }
     let dir = std::env::temp_dir().join(format!("stripe-mirror-pg-{}-{}", std::process::id(), fastrand::u32(..)));

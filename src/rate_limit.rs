@@ -3,8 +3,8 @@
 //! rather than a bucket with burst means no one-second window ever holds more
 //! than `rate` requests, which is what Stripe counts.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -18,11 +18,8 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// `per_second == 0` means unlimited.
     pub fn new(per_second: u32) -> RateLimiter {
-        let interval = if per_second == 0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(1.0 / f64::from(per_second))
-        };
+        let interval =
+            if per_second == 0 { Duration::ZERO } else { Duration::from_secs_f64(1.0 / f64::from(per_second)) };
         RateLimiter { interval, next_free: Mutex::new(Instant::now()), waits: AtomicU64::new(0) }
     }
 

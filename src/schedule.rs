@@ -17,9 +17,7 @@ impl Schedule {
     pub fn parse(expr: &str) -> Result<Schedule, ScheduleError> {
         let fields = expr.split_whitespace().count();
         let full = if fields == 5 { format!("0 {expr}") } else { expr.to_string() };
-        cron::Schedule::from_str(&full)
-            .map(Schedule)
-            .map_err(|e| ScheduleError(e.to_string()))
+        cron::Schedule::from_str(&full).map(Schedule).map_err(|e| ScheduleError(e.to_string()))
     }
 
     /// The next firing strictly after `after`.

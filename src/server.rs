@@ -76,7 +76,13 @@ pub fn routes(
     let on_path = warp::path::full()
         .and_then(move |full: warp::path::FullPath| {
             let path = path.clone();
-            async move { if full.as_str() == path.as_str() { Ok(()) } else { Err(warp::reject::not_found()) } }
+            async move {
+                if full.as_str() == path.as_str() {
+                    Ok(())
+                } else {
+                    Err(warp::reject::not_found())
+                }
+            }
         })
         .untuple_one();
     let webhook = on_path
@@ -118,7 +124,12 @@ async fn receive(signature: Option<String>, body: Bytes, state: AppState) -> war
         Err(refusal) => {
             state.metrics.webhook_rejected(refusal.reason());
             // One line, no payload, no secret.
-            tracing::warn!(reason = refusal.reason(), status = refusal.status().as_u16(), bytes = body.len(), "webhook refused");
+            tracing::warn!(
+                reason = refusal.reason(),
+                status = refusal.status().as_u16(),
+                bytes = body.len(),
+                "webhook refused"
+            );
             json_reply(refusal.status(), &serde_json::json!({"error": refusal.reason()}))
         }
     }

@@ -238,12 +238,18 @@ impl Store {
         let Some(sql) = &self.sql(table).delete_children_except else {
             return Ok(0);
         };
-        let done = sqlx::query(AssertSqlSafe(sql.as_str())).bind(parent).bind(keep).bind(at).execute(&mut *conn).await?;
+        let done =
+            sqlx::query(AssertSqlSafe(sql.as_str())).bind(parent).bind(keep).bind(at).execute(&mut *conn).await?;
         Ok(done.rows_affected())
     }
 
     /// The stored version and deleted flag of one row.
-    pub async fn version_of(&self, conn: &mut PgConnection, table: Table, id: &str) -> Result<Option<(i64, bool)>, sqlx::Error> {
+    pub async fn version_of(
+        &self,
+        conn: &mut PgConnection,
+        table: Table,
+        id: &str,
+    ) -> Result<Option<(i64, bool)>, sqlx::Error> {
         let sql = format!("SELECT version, deleted FROM \"{}\".{} WHERE id = $1", self.schema, table.name());
         let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await?;
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()

@@ -134,10 +134,10 @@ impl StripeClient {
                     let request_id = header(&resp, "request-id").unwrap_or_default();
                     let should_retry = header(&resp, "stripe-should-retry");
                     let retry_after = header(&resp, "retry-after").and_then(|v| v.parse::<f64>().ok());
-                    let body = resp.bytes().await.map_err(|e| ApiError::Transport {
-                        path: path.to_string(),
-                        message: e.to_string(),
-                    })?;
+                    let body = resp
+                        .bytes()
+                        .await
+                        .map_err(|e| ApiError::Transport { path: path.to_string(), message: e.to_string() })?;
                     if status.is_success() {
                         return Ok(Answer { body, date });
                     }
@@ -151,7 +151,8 @@ impl StripeClient {
                         .ok()
                         .and_then(|e| e.error.message)
                         .unwrap_or_default();
-                    let error = ApiError::Status { status: status.as_u16(), path: path.to_string(), request_id, message };
+                    let error =
+                        ApiError::Status { status: status.as_u16(), path: path.to_string(), request_id, message };
                     let retryable = match should_retry.as_deref() {
                         Some("true") => true,
                         Some("false") => false,

@@ -65,7 +65,9 @@ impl Worker {
                 Err(e) => {
                     sqlx::query("ROLLBACK TO SAVEPOINT apply_one").execute(&mut *tx).await?;
                     let error = e.to_string();
-                    let parked = inbox::fail(&mut tx, &ev.id, &error, self.config.max_attempts, self.config.retry_base_ms).await?;
+                    let parked =
+                        inbox::fail(&mut tx, &ev.id, &error, self.config.max_attempts, self.config.retry_base_ms)
+                            .await?;
                     let outcome = if parked { "failed" } else { "retry" };
                     self.metrics.event_processed(outcome, &ev.event_type);
                     tracing::warn!(event = %ev.id, r#type = %ev.event_type, parked, error = %error, "event apply failed");

@@ -61,7 +61,8 @@ async fn every_deletable_type_is_tombstoned() {
         assert!(deleted, "{table}");
         assert_ne!(data["object"], "plan", "a plan-shaped object never replaces a price");
     }
-    let lines_left: i64 = app.scalar("SELECT count(*) FROM stripe.invoice_line_items WHERE invoice = 'in_d' AND NOT deleted").await;
+    let lines_left: i64 =
+        app.scalar("SELECT count(*) FROM stripe.invoice_line_items WHERE invoice = 'in_d' AND NOT deleted").await;
     assert_eq!(lines_left, 0);
 }
 
@@ -88,10 +89,17 @@ async fn subscription_items_follow_their_parent() {
     let sub = with(fixture("subscription"), json!({"id": "sub_i", "items": items(&["si_a", "si_b"])}));
     app.post_event(&event("evt_1", "customer.subscription.created", 100, sub.clone())).await;
     app.drained().await;
-    let n: i64 = app.scalar("SELECT count(*) FROM stripe.subscription_items WHERE subscription = 'sub_i' AND NOT deleted").await;
+    let n: i64 =
+        app.scalar("SELECT count(*) FROM stripe.subscription_items WHERE subscription = 'sub_i' AND NOT deleted").await;
     assert_eq!(n, 2);
     // si_b removed, si_c added.
-    app.post_event(&event("evt_2", "customer.subscription.updated", 200, with(sub, json!({"items": items(&["si_a", "si_c"])})))).await;
+    app.post_event(&event(
+        "evt_2",
+        "customer.subscription.updated",
+        200,
+        with(sub, json!({"items": items(&["si_a", "si_c"])})),
+    ))
+    .await;
     app.drained().await;
     assert!(app.row("subscription_items", "si_b").await.unwrap().1, "removed item is marked deleted");
     assert!(!app.row("subscription_items", "si_c").await.unwrap().1);
@@ -114,10 +122,17 @@ async fn invoice_lines_are_stored_as_children() {
 #[tokio::test]
 async fn unknown_event_types_and_fields_are_kept_not_fatal() {
     let app = TestApp::spawn().await;
-    assert_eq!(app.post_event(&event("evt_x", "charge.succeeded", 1, json!({"id": "ch_1", "object": "charge"}))).await, 200);
-    assert_eq!(app.post_event(&event("evt_t", "customer.tax_id.created", 1, json!({"id": "txi_1", "object": "tax_id"}))).await, 200);
+    assert_eq!(
+        app.post_event(&event("evt_x", "charge.succeeded", 1, json!({"id": "ch_1", "object": "charge"}))).await,
+        200
+    );
+    assert_eq!(
+        app.post_event(&event("evt_t", "customer.tax_id.created", 1, json!({"id": "txi_1", "object": "tax_id"}))).await,
+        200
+    );
     assert_eq!(app.post_event(&event("evt_up", "invoice.upcoming", 1, json!({"object": "invoice"}))).await, 200);
-    let odd = with(customer("cus_u", "U"), json!({"brand_new_field": {"nested": [1, 2]}, "tax_exempt": "some_future_value"}));
+    let odd =
+        with(customer("cus_u", "U"), json!({"brand_new_field": {"nested": [1, 2]}, "tax_exempt": "some_future_value"}));
     app.post_event(&event("evt_u", "customer.created", 1, odd)).await;
     app.drained().await;
     for id in ["evt_x", "evt_t", "evt_up"] {
@@ -139,13 +154,25 @@ async fn typed_columns_are_filled_from_both_api_version_shapes() {
                           "subscription_details": {"metadata": {}, "subscription": "sub_new"}}}),
     );
     // Older shape: top-level `subscription`, customer expanded.
-    let mut older = with(current.clone(), json!({"id": "in_old", "subscription": "sub_old", "parent": null, "customer": {"id": "cus_9", "object": "customer"}}));
+    let mut older = with(
+        current.clone(),
+        json!({"id": "in_old", "subscription": "sub_old", "parent": null, "customer": {"id": "cus_9", "object": "customer"}}),
+    );
     older.as_object_mut().unwrap().remove("lines");
     app.post_event(&event("evt_a", "invoice.created", 10, current)).await;
     app.post_event(&event("evt_b", "invoice.created", 10, older)).await;
-    let sub_item = with(fixture("subscription_item"), json!({"id": "si_p", "current_period_start": 1_700_000_000, "current_period_end": 1_702_592_000}));
-    let sub_new = with(fixture("subscription"), json!({"id": "sub_p_new", "items": {"object": "list", "data": [sub_item], "has_more": false, "url": "/v1/subscription_items"}}));
-    let mut sub_old = with(fixture("subscription"), json!({"id": "sub_p_old", "current_period_start": 1_600_000_000, "current_period_end": 1_602_592_000}));
+    let sub_item = with(
+        fixture("subscription_item"),
+        json!({"id": "si_p", "current_period_start": 1_700_000_000, "current_period_end": 1_702_592_000}),
+    );
+    let sub_new = with(
+        fixture("subscription"),
+        json!({"id": "sub_p_new", "items": {"object": "list", "data": [sub_item], "has_more": false, "url": "/v1/subscription_items"}}),
+    );
+    let mut sub_old = with(
+        fixture("subscription"),
+        json!({"id": "sub_p_old", "current_period_start": 1_600_000_000, "current_period_end": 1_602_592_000}),
+    );
     sub_old.as_object_mut().unwrap().remove("items");
     app.post_event(&event("evt_c", "customer.subscription.created", 10, sub_new)).await;
     app.post_event(&event("evt_d", "customer.subscription.created", 10, sub_old)).await;

@@ -3,6 +3,7 @@
 //! started in-process on port 0, and the Stripe simulator where the daemon
 //! must talk to Stripe.
 
+mod apply_rules;
+mod crash;
 mod helpers;
 mod webhook_input;
-mod apply_rules;

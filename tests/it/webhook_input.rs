@@ -52,7 +52,8 @@ async fn missing_malformed_or_wrong_signatures_get_400_and_store_nothing() {
     let header = format!("t={t},v1={}", sign(SECRET, t, &b));
     assert_eq!(app.post_raw(Some(&header), tampered).await, 400);
     assert_eq!(app.inbox_count().await, 0);
-    let metrics = app.http.get(format!("http://{}/metrics", app.running.addr)).send().await.unwrap().text().await.unwrap();
+    let metrics =
+        app.http.get(format!("http://{}/metrics", app.running.addr)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("stripe_mirror_webhooks_rejected_total{reason=\"signature_mismatch\"} 3"), "{metrics}");
     assert!(metrics.contains("stripe_mirror_webhooks_rejected_total{reason=\"signature_missing\"} 1"), "{metrics}");
 }
@@ -90,7 +91,12 @@ async fn rotated_secrets_are_all_accepted() {
 #[tokio::test]
 async fn body_over_the_limit_gets_413() {
     let app = TestApp::spawn_with(|c| c.webhook.max_body_bytes = 1024).await;
-    let big = event("evt_big", "customer.created", 1, with(customer("cus_big", "B"), json!({"description": "x".repeat(2000)})));
+    let big = event(
+        "evt_big",
+        "customer.created",
+        1,
+        with(customer("cus_big", "B"), json!({"description": "x".repeat(2000)})),
+    );
     assert_eq!(app.post_event(&big).await, 413);
     assert_eq!(app.inbox_count().await, 0);
 }
@@ -98,7 +104,11 @@ async fn body_over_the_limit_gets_413() {
 #[tokio::test]
 async fn signed_body_that_is_not_a_stripe_event_gets_400() {
     let app = TestApp::spawn().await;
-    for b in [&b"not json at all"[..], br#"{"id":"cus_1","object":"customer"}"#, br#"{"id":"evt_1","object":"event","type":"x","created":1,"data":{"object":{"id":"a","n":"\u0000"}}}"#] {
+    for b in [
+        &b"not json at all"[..],
+        br#"{"id":"cus_1","object":"customer"}"#,
+        br#"{"id":"evt_1","object":"event","type":"x","created":1,"data":{"object":{"id":"a","n":"\u0000"}}}"#,
+    ] {
         let t = now();
         let header = format!("t={t},v1={}", sign(SECRET, t, b));
         assert_eq!(app.post_raw(Some(&header), b.to_vec()).await, 400, "{}", String::from_utf8_lossy(b));
