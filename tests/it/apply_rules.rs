@@ -182,3 +182,49 @@ async fn typed_columns_are_filled_from_both_api_version_shapes() {
     let periods: String = app.scalar("SELECT string_agg(id || '=' || extract(epoch FROM current_period_start)::bigint, ',' ORDER BY id) FROM stripe.subscriptions").await;
     assert_eq!(periods, "sub_p_new=1700000000,sub_p_old=1600000000");
 }
+
+#[tokio::test]
+async fn failing_event_is_retried_then_parked_while_the_rest_flows() {
+    // No Stripe key: an invoice whose lines are truncated cannot be completed.
+    let app = TestApp::spawn().await;
+    let truncated = with(
+        fixture("invoice"),
+        json!({"id": "in_trunc", "lines": {"object": "list", "data": [], "has_more": true, "url": "/v1/invoices/in_trunc/lines"}}),
+    );
+    app.post_event(&event("evt_bad", "invoice.created", 10, truncated)).await;
+    app.post_event(&event("evt_good", "customer.created", 10, customer("cus_flow", "F"))).await;
+    for _ in 0..200 {
+        if app.event_status("evt_bad").await == "failed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(app.event_status("evt_bad").await, "failed");
+    let (attempts, error): (i32, String) =
+        sqlx::query_as("SELECT attempts, last_error FROM stripe_mirror.events WHERE id = 'evt_bad'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(attempts, 3);
+    assert!(error.contains("STRIPE_SECRET_KEY"), "{error}");
+    assert_eq!(app.event_status("evt_good").await, "applied");
+    assert!(app.row("invoices", "in_trunc").await.is_none(), "a failed apply leaves no partial write");
+    // `events retry` puts it back in the queue.
+    assert_eq!(stripe_mirror::inbox::retry_failed(&app.pool, Some("evt_bad")).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn readers_are_notified_after_commit() {
+    let app = TestApp::spawn().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&app.pool).await.unwrap();
+    listener.listen("stripe_mirror").await.unwrap();
+    app.post_event(&event("evt_n1", "customer.created", 10, customer("cus_n", "N"))).await;
+    app.post_event(&event("evt_n2", "customer.deleted", 20, customer("cus_n", "N"))).await;
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv()).await.unwrap().unwrap();
+        seen.push(serde_json::from_str::<serde_json::Value>(n.payload()).unwrap());
+    }
+    assert_eq!(seen[0], json!({"table": "customers", "id": "cus_n", "op": "insert"}));
+    assert_eq!(seen[1], json!({"table": "customers", "id": "cus_n", "op": "delete"}));
+}
