@@ -95,8 +95,10 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         };
         tasks.spawn(worker.run(shutdown.clone()));
     }
+    let inbox = crate::inbox_writer::InboxWriter::spawn(context.pool.clone(), 4, &mut tasks);
     let state = AppState {
         pool: context.pool.clone(),
+        inbox,
         secrets,
         tolerance: config.tolerance(),
         metrics: context.metrics.clone(),

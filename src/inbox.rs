@@ -13,22 +13,33 @@ pub enum Stored {
     Duplicate,
 }
 
-/// Inserts an event; a redelivery (same id) changes nothing. One statement,
-/// so when it returns the event is committed.
-pub async fn insert(pool: &PgPool, env: &Envelope, body: &str, source: &str) -> Result<Stored, sqlx::Error> {
-    let done = sqlx::query(
+/// Inserts several events in one statement (one commit); returns the ids
+/// that were new. Used by the webhook group commit and the events catch-up.
+pub async fn insert_many(
+    pool: &PgPool,
+    rows: &[(&Envelope, &str)],
+    source: &str,
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let ids: Vec<&str> = rows.iter().map(|(e, _)| e.id.as_str()).collect();
+    let types: Vec<&str> = rows.iter().map(|(e, _)| e.event_type.as_str()).collect();
+    let objects: Vec<Option<&str>> = rows.iter().map(|(e, _)| e.object_id.as_deref()).collect();
+    let created: Vec<i64> = rows.iter().map(|(e, _)| e.created).collect();
+    let bodies: Vec<&str> = rows.iter().map(|(_, b)| *b).collect();
+    sqlx::query_scalar(
         "INSERT INTO stripe_mirror.events (id, type, object_id, created, payload, source)
-         VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT (id) DO NOTHING",
+         SELECT i.id, i.type, i.object_id, i.created, i.payload::jsonb, $6
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[]) AS i(id, type, object_id, created, payload)
+         ON CONFLICT (id) DO NOTHING RETURNING id",
     )
-    .bind(&env.id)
-    .bind(&env.event_type)
-    .bind(&env.object_id)
-    .bind(env.created)
-    .bind(body)
+    .bind(&ids)
+    .bind(&types)
+    .bind(&objects)
+    .bind(&created)
+    .bind(&bodies)
     .bind(source)
-    .execute(pool)
-    .await?;
-    Ok(if done.rows_affected() == 1 { Stored::New } else { Stored::Duplicate })
+    .fetch_all(pool)
+    .await
+    .map(|v: Vec<String>| v.into_iter().collect())
 }
 
 /// Claims up to `limit` due events, oldest first, locked until the
@@ -55,14 +66,20 @@ pub async fn claim(conn: &mut PgConnection, limit: i64) -> Result<Vec<InboxEvent
         .collect()
 }
 
-pub async fn finish(conn: &mut PgConnection, id: &str, outcome: Outcome) -> Result<(), sqlx::Error> {
+/// Records the outcomes of applied events, in one statement.
+pub async fn finish(conn: &mut PgConnection, done: &[(&str, Outcome)]) -> Result<(), sqlx::Error> {
+    let ids: Vec<&str> = done.iter().map(|(id, _)| *id).collect();
+    let statuses: Vec<&str> = done.iter().map(|(_, o)| o.status()).collect();
+    let details: Vec<&str> = done.iter().map(|(_, o)| o.detail()).collect();
     sqlx::query(
-        "UPDATE stripe_mirror.events SET status = $2, outcome_detail = $3, processed_at = now(),
-                attempts = attempts + 1, last_error = NULL WHERE id = $1",
+        "UPDATE stripe_mirror.events e
+         SET status = u.status, outcome_detail = u.detail, processed_at = now(),
+             attempts = e.attempts + 1, last_error = NULL
+         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, status, detail) WHERE e.id = u.id",
     )
-    .bind(id)
-    .bind(outcome.status())
-    .bind(outcome.detail())
+    .bind(&ids)
+    .bind(&statuses)
+    .bind(&details)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -9,6 +9,7 @@
 //!   every status code is decided there.
 //! * [`signature`] — `Stripe-Signature` verification, a pure function.
 //! * [`event`] — the event envelope and what each event type means (pure).
+//! * [`inbox_writer`] — group commit of webhooks into the inbox.
 //! * [`inbox`] — the durable event inbox in `stripe_mirror.events`.
 //! * [`worker`] — apply workers draining the inbox in batches.
 //! * [`apply`] — applying one event: returns an [`apply::Outcome`].
@@ -29,6 +30,7 @@ pub mod config;
 pub mod db;
 pub mod event;
 pub mod inbox;
+pub mod inbox_writer;
 pub mod metrics;
 pub mod mirror;
 pub mod pglocal;

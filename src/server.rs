@@ -21,6 +21,7 @@ use warp::{Filter, Rejection, Reply};
 
 use crate::event::Envelope;
 use crate::inbox::{self, Stored};
+use crate::inbox_writer::{InboxWriter, StoreError};
 use crate::metrics::Metrics;
 use crate::signature::{self, SignatureError};
 
@@ -28,6 +29,8 @@ use crate::signature::{self, SignatureError};
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// Group-commits events into the inbox.
+    pub inbox: InboxWriter,
     pub secrets: Arc<Vec<SecretString>>,
     pub tolerance: Duration,
     pub metrics: Metrics,
@@ -143,10 +146,9 @@ async fn accept(signature: Option<&str>, body: &Bytes, state: &AppState) -> Resu
     signature::verify(signature, body, &state.secrets, now, state.tolerance).map_err(Refusal::Signature)?;
     let envelope = Envelope::parse(body).map_err(|_| Refusal::NotAnEvent)?;
     let text = std::str::from_utf8(body).map_err(|_| Refusal::NotAnEvent)?;
-    inbox::insert(&state.pool, &envelope, text, "webhook").await.map_err(|e| match &e {
-        // Class 22 (data exception): JSON Postgres cannot store, e.g. \u0000.
-        sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("22")) => Refusal::NotStorable,
-        _ => {
+    state.inbox.store(envelope, text.to_string()).await.map_err(|e| match e {
+        StoreError::NotStorable(_) => Refusal::NotStorable,
+        StoreError::Unavailable(e) => {
             tracing::error!(error = %e, "cannot store webhook event");
             Refusal::Unavailable
         }

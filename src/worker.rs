@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::apply::apply;
+use crate::apply::{apply, InboxEvent, Outcome};
 use crate::config::ApplyConfig;
 use crate::inbox;
 use crate::metrics::Metrics;
@@ -49,18 +49,46 @@ impl Worker {
         }
     }
 
-    /// One pass: claim, apply, commit. Returns how many events it handled.
+    /// One pass: claim a batch, apply it, commit. Events are applied without
+    /// savepoints first (the common case: nothing fails); if one fails, the
+    /// batch is rolled back and redone with a savepoint per event, so only
+    /// the failing one is retried. Returns how many events it handled.
     pub async fn pass(&self) -> Result<usize, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let events = inbox::claim(&mut tx, self.config.batch_size).await?;
+        if events.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        let mut done = Vec::with_capacity(events.len());
+        for ev in &events {
+            match apply(&mut tx, &self.mirror, ev).await {
+                Ok(outcome) => done.push((ev.id.as_str(), outcome)),
+                Err(e) => {
+                    tracing::debug!(event = %ev.id, error = %e, "batch has a failing event; redoing it one by one");
+                    tx.rollback().await?;
+                    return self.pass_one_by_one().await;
+                }
+            }
+        }
+        inbox::finish(&mut tx, &done).await?;
+        tx.commit().await?;
+        for (ev, (_, outcome)) in events.iter().zip(&done) {
+            self.record(ev, *outcome);
+        }
+        Ok(events.len())
+    }
+
+    async fn pass_one_by_one(&self) -> Result<usize, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let events = inbox::claim(&mut tx, self.config.batch_size).await?;
+        let mut done = Vec::with_capacity(events.len());
         for ev in &events {
             sqlx::query("SAVEPOINT apply_one").execute(&mut *tx).await?;
             match apply(&mut tx, &self.mirror, ev).await {
                 Ok(outcome) => {
                     sqlx::query("RELEASE SAVEPOINT apply_one").execute(&mut *tx).await?;
-                    inbox::finish(&mut tx, &ev.id, outcome).await?;
-                    self.metrics.event_processed(outcome.status(), &ev.event_type);
-                    tracing::debug!(event = %ev.id, r#type = %ev.event_type, outcome = outcome.status(), detail = outcome.detail(), "event processed");
+                    done.push((ev, outcome));
                 }
                 Err(e) => {
                     sqlx::query("ROLLBACK TO SAVEPOINT apply_one").execute(&mut *tx).await?;
@@ -68,13 +96,22 @@ impl Worker {
                     let parked =
                         inbox::fail(&mut tx, &ev.id, &error, self.config.max_attempts, self.config.retry_base_ms)
                             .await?;
-                    let outcome = if parked { "failed" } else { "retry" };
-                    self.metrics.event_processed(outcome, &ev.event_type);
+                    self.metrics.event_processed(if parked { "failed" } else { "retry" }, &ev.event_type);
                     tracing::warn!(event = %ev.id, r#type = %ev.event_type, parked, error = %error, "event apply failed");
                 }
             }
         }
+        let finished: Vec<(&str, Outcome)> = done.iter().map(|(ev, o)| (ev.id.as_str(), *o)).collect();
+        inbox::finish(&mut tx, &finished).await?;
         tx.commit().await?;
+        for (ev, outcome) in done {
+            self.record(ev, outcome);
+        }
         Ok(events.len())
+    }
+
+    fn record(&self, ev: &InboxEvent, outcome: Outcome) {
+        self.metrics.event_processed(outcome.status(), &ev.event_type);
+        tracing::debug!(event = %ev.id, r#type = %ev.event_type, outcome = outcome.status(), detail = outcome.detail(), "event processed");
     }
 }
