@@ -152,7 +152,7 @@ async fn run(base: &str, concurrency: usize, rate: Option<u32>, events: usize) -
 }
 
 fn make_event(i: usize, customer: &Value, invoice: &Value) -> (String, Vec<u8>) {
-    let (id, object, event_type) = if i % 2 == 0 {
+    let (id, object, event_type) = if i.is_multiple_of(2) {
         let id = format!("cus_bench_{i}");
         let mut c = customer.clone();
         c["id"] = json!(id);

@@ -105,6 +105,17 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         wake,
         shutdown: shutdown.clone(),
     };
+    if let Some(api) = context.mirror.api.clone() {
+        let puller = Arc::new(crate::sync::Puller { pool: context.pool.clone(), mirror: context.mirror.clone(), api });
+        let events = crate::schedule::Schedule::parse(&config.reconcile.events_schedule)
+            .map_err(|e| ConfigError { key: "reconcile.events_schedule".into(), message: e.to_string() })?;
+        let full = crate::schedule::Schedule::parse(&config.reconcile.full_schedule)
+            .map_err(|e| ConfigError { key: "reconcile.full_schedule".into(), message: e.to_string() })?;
+        let overlap = config.reconcile.overlap_secs;
+        tasks.spawn(crate::jobs::schedule(puller, events, full, overlap, context.metrics.clone(), shutdown.clone()));
+    } else {
+        tracing::warn!("no STRIPE_SECRET_KEY: scheduled reconcile is off and same-second ties cannot be settled");
+    }
     let path = config.webhook.path.clone();
     let max_body = config.webhook.max_body_bytes;
     tasks.spawn(async move { server::serve(listener, state, &path, max_body).await });

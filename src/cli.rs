@@ -24,6 +24,17 @@ enum Command {
     Migrate,
     /// Run the daemon: webhook listener, apply workers, health and metrics.
     Serve,
+    /// First install: page every object of every type into the tables (resumable).
+    Backfill {
+        /// Forget checkpoints and start over.
+        #[arg(long)]
+        restart: bool,
+    },
+    /// One reconciliation pass now: events catch-up, and with --full a sweep of every list.
+    Reconcile {
+        #[arg(long)]
+        full: bool,
+    },
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig,
 }
@@ -96,6 +107,25 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             running.join().await;
             Ok(())
         }
+        Command::Backfill { restart } => {
+            let (ctx, puller) = puller(&config).await?;
+            let summary = crate::jobs::backfill(&puller, restart, progress_reporter()).await.map_err(runtime)?;
+            drain_inbox(&ctx, &config).await?;
+            summary.print();
+            Ok(())
+        }
+        Command::Reconcile { full } => {
+            let (ctx, puller) = puller(&config).await?;
+            let summary =
+                crate::jobs::reconcile(&puller, full, config.reconcile.overlap_secs).await.map_err(runtime)?;
+            if !summary.ran {
+                println!("another replica is reconciling; nothing done");
+                return Ok(());
+            }
+            drain_inbox(&ctx, &config).await?;
+            summary.print();
+            Ok(())
+        }
         Command::CheckConfig => {
             config.database_url()?;
             config.webhook_secrets()?;
@@ -103,6 +133,64 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             println!("{config:#?}");
             Ok(())
         }
+    }
+}
+
+fn runtime(e: impl Into<anyhow::Error>) -> Failure {
+    Failure::Runtime(e.into())
+}
+
+/// Connects, migrates, and builds the pull path; the API key is required.
+async fn puller(config: &Config) -> Result<(crate::app::Context, std::sync::Arc<crate::sync::Puller>), Failure> {
+    config.secret_key()?;
+    let ctx = crate::app::Context::connect(config).await.map_err(runtime)?;
+    crate::db::migrate(&ctx.pool, &config.database.schema).await.map_err(runtime)?;
+    let api = ctx.mirror.api.clone().ok_or_else(|| runtime(anyhow::anyhow!("no Stripe client")))?;
+    let puller = crate::sync::Puller { pool: ctx.pool.clone(), mirror: ctx.mirror.clone(), api };
+    Ok((ctx, std::sync::Arc::new(puller)))
+}
+
+/// Applies what a command put in the inbox (events catch-up), so a
+/// one-off `reconcile` leaves the tables current without a running `serve`.
+async fn drain_inbox(ctx: &crate::app::Context, config: &Config) -> Result<(), Failure> {
+    let worker = crate::worker::Worker {
+        pool: ctx.pool.clone(),
+        mirror: ctx.mirror.clone(),
+        config: config.apply.clone(),
+        metrics: ctx.metrics.clone(),
+        wake: Default::default(),
+    };
+    while worker.pass().await.map_err(runtime)? > 0 {}
+    Ok(())
+}
+
+/// Progress per object type: bars on a terminal, a log line per 10,000
+/// objects otherwise (systemd, CI).
+fn progress_reporter() -> std::sync::Arc<dyn Fn(crate::event::Kind, u64) + Send + Sync> {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        let multi = indicatif::MultiProgress::new();
+        let style = indicatif::ProgressStyle::with_template("{prefix:>13} {spinner} {pos} objects {per_sec}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+        let bars: std::collections::HashMap<_, _> = crate::event::Kind::ALL
+            .iter()
+            .map(|k| {
+                let bar = multi.add(indicatif::ProgressBar::new_spinner().with_style(style.clone()));
+                bar.set_prefix(k.object_name());
+                (*k, bar)
+            })
+            .collect();
+        std::sync::Arc::new(move |kind, n| {
+            if let Some(b) = bars.get(&kind) {
+                b.set_position(n);
+            }
+        })
+    } else {
+        std::sync::Arc::new(|kind, n| {
+            if n % 10_000 < 100 {
+                tracing::info!(r#type = kind.object_name(), objects = n, "backfill progress");
+            }
+        })
     }
 }
 

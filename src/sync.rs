@@ -1,0 +1,305 @@
+//! The pull path: `backfill`, and `reconcile` (events catch-up and full
+//! sweep). Backfill and the full sweep are one code path ([`sweep_kind`])
+//! with different bounds: backfill checkpoints each page so it can resume,
+//! the sweep also finds rows Stripe no longer lists.
+//!
+//! A listed object's version is the `Date` of the page's answer, so a page
+//! fetched before a webhook and written after it does not overwrite it
+//! (see `store`).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sqlx::{PgPool, Row as _};
+
+use crate::event::{Envelope, Kind};
+use crate::mirror::{table_of, Mirror, WriteError};
+use crate::store::Version;
+use crate::stripe_client::{object_id, StripeClient};
+
+/// Events kept by Stripe: `GET /v1/events` covers the last 30 days.
+const EVENT_RETENTION_SECS: i64 = 30 * 24 * 3600;
+const EVENTS_CURSOR: &str = "events_api";
+/// Advisory lock key: one reconcile or backfill at a time per database.
+const LOCK_KEY: i64 = 0x5354_5250_4d49_5252; // "STRPMIRR"
+
+/// Counts of one run, per object type.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Counts {
+    pub fetched: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub stale: u64,
+    pub deleted: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.fetched += o.fetched;
+        self.inserted += o.inserted;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.stale += o.stale;
+        self.deleted += o.deleted;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("another backfill or reconcile holds the lock")]
+    Busy,
+}
+
+impl From<crate::stripe_client::ApiError> for SyncError {
+    fn from(e: crate::stripe_client::ApiError) -> Self {
+        SyncError::Write(WriteError::Api(e))
+    }
+}
+
+/// The list queries that together return every object of a kind.
+fn list_queries(kind: Kind) -> Vec<Vec<(&'static str, String)>> {
+    match kind {
+        // The prices list returns only active prices unless asked.
+        Kind::Price => vec![vec![("active", "true".into())], vec![("active", "false".into())]],
+        // Without status=all, canceled subscriptions are missing.
+        Kind::Subscription => vec![vec![("status", "all".into())]],
+        _ => vec![vec![]],
+    }
+}
+
+/// What a sweep does besides upserting.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// First install: resume from checkpoints, record one per page.
+    Backfill,
+    /// Scheduled: everything from the start, then tombstone what is gone.
+    FullSweep,
+}
+
+pub struct Puller {
+    pub pool: PgPool,
+    pub mirror: Mirror,
+    pub api: Arc<StripeClient>,
+}
+
+impl Puller {
+    /// Pages every list of `kind` into the tables. `progress` is told the
+    /// number of objects after each page.
+    pub async fn sweep_kind(
+        &self,
+        kind: Kind,
+        mode: Mode,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<Counts, SyncError> {
+        let mut counts = Counts::default();
+        let mut seen: HashSet<String> = HashSet::new();
+        for filters in list_queries(kind) {
+            let cursor_name = format!(
+                "backfill:{}:{}",
+                kind.object_name(),
+                filters.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+            );
+            let mut after = match mode {
+                Mode::Backfill => self.cursor(&cursor_name).await?,
+                Mode::FullSweep => None,
+            };
+            if after.as_deref() == Some("done") {
+                continue;
+            }
+            loop {
+                let page = self.api.list_page(kind.api_path(), &filters, after.as_deref()).await?;
+                let last = page.data.last().and_then(|o| object_id(o));
+                if mode == Mode::FullSweep {
+                    seen.extend(page.data.iter().filter_map(|o| object_id(o)));
+                }
+                let mut tx = self.pool.begin().await?;
+                let c = self.write_page(&mut tx, kind, &page.data, page.date).await?;
+                let next = match (&last, page.has_more) {
+                    (Some(id), true) => Some(id.clone()),
+                    _ => None,
+                };
+                if mode == Mode::Backfill {
+                    set_cursor(&mut tx, &cursor_name, next.as_deref().unwrap_or("done")).await?;
+                }
+                tx.commit().await?;
+                counts.add(&c);
+                progress(counts.fetched);
+                match next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+        }
+        if mode == Mode::FullSweep {
+            counts.deleted += self.tombstone_unlisted(kind, &seen).await?;
+        }
+        Ok(counts)
+    }
+
+    async fn write_page(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        kind: Kind,
+        objects: &[Box<RawValue>],
+        date: i64,
+    ) -> Result<Counts, SyncError> {
+        let r = self.mirror.write_objects(conn, kind, objects, Version::as_of(date)).await?;
+        Ok(Counts {
+            fetched: objects.len() as u64,
+            inserted: r.inserted.len() as u64,
+            updated: r.updated.len() as u64,
+            unchanged: r.unchanged.len() as u64,
+            stale: (r.stale.len() + r.deleted.len()) as u64,
+            deleted: 0,
+        })
+    }
+
+    /// Rows we hold as live that no list returned: retrieve each; Stripe
+    /// says deleted (or 404) → tombstone, otherwise store what it says.
+    async fn tombstone_unlisted(&self, kind: Kind, seen: &HashSet<String>) -> Result<u64, SyncError> {
+        let sql = format!(
+            "SELECT id, version FROM \"{}\".{} WHERE NOT deleted",
+            self.mirror.store.schema(),
+            table_of(kind).name()
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        let mut deleted = 0;
+        for row in rows {
+            let id: String = row.try_get(0)?;
+            if seen.contains(&id) {
+                continue;
+            }
+            let version: i64 = row.try_get(1)?;
+            let mut tx = self.pool.begin().await?;
+            if let crate::mirror::Refetched::Deleted = self.mirror.refetch(&mut tx, kind, &id, Some(version)).await? {
+                deleted += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(deleted)
+    }
+
+    async fn cursor(&self, name: &str) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT value FROM stripe_mirror.cursors WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Notes the newest event's time (or now) as the Events API cursor if
+    /// none is stored, so reconcile replays what happens during a backfill.
+    pub async fn mark_events_position(&self) -> Result<(), SyncError> {
+        if self.cursor(EVENTS_CURSOR).await?.is_some() {
+            return Ok(());
+        }
+        let page = self.api.get("/v1/events", &[("limit", "1".into())]).await?;
+        let mut conn = self.pool.acquire().await?;
+        set_cursor(&mut conn, EVENTS_CURSOR, &page.date.to_string()).await?;
+        Ok(())
+    }
+
+    /// Events catch-up: every event since the cursor (minus an overlap) into
+    /// the inbox, de-duplicated by id; the apply workers do the rest.
+    /// Returns (events listed, events new to the inbox), or None when the
+    /// cursor is older than Stripe keeps events and a full sweep is needed.
+    pub async fn catch_up_events(&self, overlap_secs: i64) -> Result<Option<(u64, u64)>, SyncError> {
+        let now = chrono::Utc::now().timestamp();
+        let since = match self.cursor(EVENTS_CURSOR).await?.and_then(|v| v.parse::<i64>().ok()) {
+            Some(c) if now - c > EVENT_RETENTION_SECS - 3600 => return Ok(None),
+            Some(c) => c - overlap_secs,
+            None => return Ok(None),
+        };
+        let filters = vec![("created[gte]", since.to_string())];
+        let (mut listed, mut new, mut newest) = (0u64, 0u64, since);
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.api.list_page("/v1/events", &filters, after.as_deref()).await?;
+            let mut rows = Vec::with_capacity(page.data.len());
+            for raw in &page.data {
+                if let Ok(env) = Envelope::parse(raw.get().as_bytes()) {
+                    newest = newest.max(env.created);
+                    rows.push((env, raw.get()));
+                }
+            }
+            let refs: Vec<(&Envelope, &str)> = rows.iter().map(|(e, b)| (e, *b)).collect();
+            listed += refs.len() as u64;
+            new += crate::inbox::insert_many(&self.pool, &refs, "events_api").await?.len() as u64;
+            match (page.has_more, page.data.last().and_then(|o| object_id(o))) {
+                (true, Some(id)) => after = Some(id),
+                _ => break,
+            }
+        }
+        let mut conn = self.pool.acquire().await?;
+        set_cursor(&mut conn, EVENTS_CURSOR, &newest.max(now - overlap_secs).min(now).to_string()).await?;
+        Ok(Some((listed, new)))
+    }
+}
+
+async fn set_cursor(conn: &mut sqlx::PgConnection, name: &str, value: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO stripe_mirror.cursors (name, value) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = now()",
+    )
+    .bind(name)
+    .bind(value)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets backfill checkpoints (`backfill --restart`).
+pub async fn reset_backfill(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM stripe_mirror.cursors WHERE name LIKE 'backfill:%'").execute(pool).await?;
+    Ok(())
+}
+
+/// Holds the advisory lock for one run on its own connection; released on
+/// drop of the connection (returned to the pool after `unlock`).
+pub struct RunLock(sqlx::pool::PoolConnection<sqlx::Postgres>);
+
+impl RunLock {
+    pub async fn try_acquire(pool: &PgPool) -> Result<Option<RunLock>, sqlx::Error> {
+        let mut conn = pool.acquire().await?;
+        let got: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut *conn).await?;
+        Ok(got.then_some(RunLock(conn)))
+    }
+
+    pub async fn release(mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut *self.0).await?;
+        Ok(())
+    }
+}
+
+/// Records a run's start; returns its id.
+pub async fn run_started(pool: &PgPool, kind: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("INSERT INTO stripe_mirror.runs (kind) VALUES ($1) RETURNING id")
+        .bind(kind)
+        .fetch_one(pool)
+        .await
+}
+
+pub async fn run_finished(
+    pool: &PgPool,
+    id: i64,
+    counts: &serde_json::Value,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE stripe_mirror.runs SET finished_at = now(), counts = $2,
+                status = CASE WHEN $3::text IS NULL THEN 'succeeded' ELSE 'failed' END, error = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(counts)
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
