@@ -82,8 +82,8 @@ pub async fn backfill(
     progress: Arc<dyn Fn(Kind, u64) + Send + Sync>,
 ) -> Result<Summary, SyncError> {
     let start = Instant::now();
-    let Some(lock) = RunLock::try_acquire(&puller.pool).await? else {
-        tracing::warn!("another backfill or reconcile is running; skipping");
+    let Some(lock) = RunLock::acquire_within(&puller.pool, Duration::from_secs(10)).await? else {
+        tracing::warn!("another backfill or reconcile is running; not starting");
         return Err(SyncError::Busy);
     };
     if restart {

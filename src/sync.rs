@@ -272,6 +272,21 @@ impl RunLock {
         Ok(got.then_some(RunLock(conn)))
     }
 
+    /// Keeps trying for `patience` (a lock just freed by a dead connection
+    /// is released when the server notices).
+    pub async fn acquire_within(pool: &PgPool, patience: std::time::Duration) -> Result<Option<RunLock>, sqlx::Error> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            if let Some(lock) = RunLock::try_acquire(pool).await? {
+                return Ok(Some(lock));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     pub async fn release(mut self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut *self.0).await?;
         Ok(())

@@ -21,10 +21,7 @@ pub struct Clock {
 
 impl Default for Clock {
     fn default() -> Self {
-        Clock {
-            pinned: AtomicI64::new(UNPINNED),
-            offset: AtomicI64::new(0),
-        }
+        Clock { pinned: AtomicI64::new(UNPINNED), offset: AtomicI64::new(0) }
     }
 }
 
@@ -63,10 +60,7 @@ pub fn real_now() -> i64 {
 
 /// RFC 7231 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn http_date(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0)
-        .unwrap_or_default()
-        .format("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string()
+    chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default().format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
 #[cfg(test)]

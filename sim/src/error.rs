@@ -12,16 +12,10 @@ pub enum SimError {
     NotFound { kind: &'static str, id: String },
     /// The request is malformed or not allowed in the object's state.
     #[error("{message}")]
-    InvalidRequest {
-        message: String,
-        param: Option<String>,
-    },
+    InvalidRequest { message: String, param: Option<String> },
     /// The listening socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     /// The webhook HTTP client could not be built.
     #[error("cannot build the webhook HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
@@ -32,16 +26,10 @@ pub enum SimError {
 
 impl SimError {
     pub(crate) fn invalid(message: impl Into<String>, param: Option<&str>) -> Self {
-        SimError::InvalidRequest {
-            message: message.into(),
-            param: param.map(str::to_owned),
-        }
+        SimError::InvalidRequest { message: message.into(), param: param.map(str::to_owned) }
     }
 
     pub(crate) fn not_found(kind: &'static str, id: &str) -> Self {
-        SimError::NotFound {
-            kind,
-            id: id.to_owned(),
-        }
+        SimError::NotFound { kind, id: id.to_owned() }
     }
 }

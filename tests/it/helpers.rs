@@ -172,3 +172,109 @@ pub fn event(id: &str, event_type: &str, created: i64, object: Value) -> Value {
 pub fn customer(id: &str, name: &str) -> Value {
     with(fixture("customer"), json!({"id": id, "name": name, "email": format!("{id}@example.com")}))
 }
+
+/// A daemon wired to a fresh Stripe simulator: API calls go to the simulator
+/// and the simulator delivers signed webhooks to the daemon.
+pub struct SimApp {
+    pub app: TestApp,
+    pub sim: stripe_sim::Sim,
+}
+
+impl SimApp {
+    pub async fn spawn() -> SimApp {
+        SimApp::spawn_with(|_| {}, true).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config), webhooks: bool) -> SimApp {
+        let sim = stripe_sim::Sim::start(stripe_sim::SimConfig::default()).await.expect("simulator starts");
+        let base = sim.base_url();
+        let key = sim.api_key().to_string();
+        let app = TestApp::spawn_with(|c| {
+            c.stripe.api_base = base;
+            c.stripe.secret_key = Some(key.into());
+            c.stripe.requests_per_second = 10_000;
+            c.stripe.max_retries = 8;
+            // The schedule is driven by the tests, not the clock.
+            c.reconcile.events_schedule = "0 0 1 1 *".into();
+            c.reconcile.full_schedule = "0 0 1 1 *".into();
+            tweak(c);
+        })
+        .await;
+        if webhooks {
+            sim.add_webhook_endpoint(app.url.clone(), vec![SECRET.to_string()]);
+        }
+        SimApp { app, sim }
+    }
+
+    pub fn puller(&self) -> std::sync::Arc<stripe_mirror::sync::Puller> {
+        let ctx = &self.app.running.context;
+        std::sync::Arc::new(stripe_mirror::sync::Puller {
+            pool: ctx.pool.clone(),
+            mirror: ctx.mirror.clone(),
+            api: ctx.mirror.api.clone().expect("client configured"),
+        })
+    }
+
+    /// Waits for the simulator's deliveries, then for the inbox to drain.
+    pub async fn settle(&self) {
+        self.sim.wait_idle(Duration::from_secs(20)).await.expect("deliveries finish");
+        self.app.drained().await;
+    }
+
+    pub async fn backfill(&self) -> stripe_mirror::jobs::Summary {
+        stripe_mirror::jobs::backfill(&self.puller(), false, std::sync::Arc::new(|_, _| {})).await.expect("backfill")
+    }
+
+    pub async fn reconcile(&self, full: bool) -> stripe_mirror::jobs::Summary {
+        let s = stripe_mirror::jobs::reconcile(&self.puller(), full, 300).await.expect("reconcile");
+        self.app.drained().await;
+        s
+    }
+
+    /// The mirror equals the simulator: every live object present with the
+    /// same JSON and not deleted; every object the simulator deleted is
+    /// deleted or was never seen; nothing live in the mirror that is not
+    /// live in the simulator. Returns the number of rows compared.
+    pub async fn assert_mirror_exact(&self) -> usize {
+        use stripe_sim::Kind as K;
+        let tables = [
+            (K::Product, "products"),
+            (K::Price, "prices"),
+            (K::Customer, "customers"),
+            (K::Subscription, "subscriptions"),
+            (K::SubscriptionItem, "subscription_items"),
+            (K::Invoice, "invoices"),
+            (K::InvoiceLineItem, "invoice_line_items"),
+        ];
+        let mut compared = 0;
+        for (kind, table) in tables {
+            let rows: Vec<(String, Value, bool)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT id, data, deleted FROM stripe.{table}")))
+                    .fetch_all(&self.app.pool)
+                    .await
+                    .expect("read table");
+            let mirror: std::collections::HashMap<String, (Value, bool)> =
+                rows.into_iter().map(|(id, d, del)| (id, (d, del))).collect();
+            let snapshot = self.sim.snapshot(kind);
+            let live: std::collections::HashSet<&str> =
+                snapshot.iter().filter(|r| !r.deleted).map(|r| r.id.as_str()).collect();
+            for row in &snapshot {
+                let got = mirror.get(&row.id);
+                if row.deleted {
+                    if let Some((_, deleted)) = got {
+                        assert!(*deleted, "{table} {}: deleted in Stripe, live in the mirror", row.id);
+                    }
+                } else {
+                    let (data, deleted) = got.unwrap_or_else(|| panic!("{table} {}: missing from the mirror", row.id));
+                    assert!(!deleted, "{table} {}: live in Stripe, deleted in the mirror", row.id);
+                    assert_eq!(data, &row.value(), "{table} {}: data differs", row.id);
+                }
+                compared += 1;
+            }
+            for (id, (_, deleted)) in &mirror {
+                assert!(*deleted || live.contains(id.as_str()), "{table} {id}: live in the mirror, not in Stripe");
+            }
+        }
+        compared
+    }
+}

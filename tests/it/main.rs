@@ -6,4 +6,5 @@
 mod apply_rules;
 mod crash;
 mod helpers;
+mod pull;
 mod webhook_input;

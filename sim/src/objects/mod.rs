@@ -6,8 +6,8 @@ mod build;
 mod templates;
 
 pub(crate) use build::{
-    customer, invoice, item, line, price, product, subscription, CustomerSpec, InvoiceSpec,
-    ItemSpec, LineSpec, PriceSpec, ProductSpec, SubscriptionSpec,
+    customer, invoice, item, line, price, product, subscription, CustomerSpec, InvoiceSpec, ItemSpec, LineSpec,
+    PriceSpec, ProductSpec, SubscriptionSpec,
 };
 
 use std::sync::{Arc, OnceLock};
@@ -67,9 +67,11 @@ pub(crate) fn to_doc(kind: Kind, v: &Value) -> (Doc, Fields) {
 pub(crate) fn fields_of(kind: Kind, v: &Value) -> Fields {
     let s = |ptr: &str| v.pointer(ptr).and_then(Value::as_str).map(Arc::<str>::from);
     match kind {
-        Kind::Product | Kind::Price | Kind::Plan => Fields {
+        Kind::Product => Fields { active: v["active"].as_bool().unwrap_or(false), ..Fields::default() },
+        Kind::Price | Kind::Plan => Fields {
             active: v["active"].as_bool().unwrap_or(false),
             recurring: kind == Kind::Plan || v["type"].as_str() == Some("recurring"),
+            parent: s("/product"),
             ..Fields::default()
         },
         Kind::Subscription | Kind::Invoice => Fields {
@@ -78,19 +80,10 @@ pub(crate) fn fields_of(kind: Kind, v: &Value) -> Fields {
             parent: s("/parent/subscription_details/subscription"),
             ..Fields::default()
         },
-        Kind::SubscriptionItem => Fields {
-            parent: s("/subscription"),
-            ..Fields::default()
-        },
-        Kind::InvoiceLineItem => Fields {
-            parent: s("/invoice"),
-            ..Fields::default()
-        },
+        Kind::SubscriptionItem => Fields { parent: s("/subscription"), ..Fields::default() },
+        Kind::InvoiceLineItem => Fields { parent: s("/invoice"), ..Fields::default() },
         Kind::Customer => Fields::default(),
-        Kind::Event => Fields {
-            tag: v["type"].as_str().map(Box::from),
-            ..Fields::default()
-        },
+        Kind::Event => Fields { tag: v["type"].as_str().map(Box::from), ..Fields::default() },
     }
 }
 
@@ -125,6 +118,22 @@ pub(crate) fn plan_from_price(price: &Value) -> Value {
         }
     }
     plan
+}
+
+/// `ts` plus `count` billing intervals (calendar months and years, as
+/// Stripe bills), for subscription item periods.
+pub(crate) fn add_interval(ts: i64, interval: &str, count: u32) -> i64 {
+    use chrono::{DateTime, Days, Months};
+    let Some(t) = DateTime::from_timestamp(ts, 0) else {
+        return ts;
+    };
+    let next = match interval {
+        "day" => t.checked_add_days(Days::new(u64::from(count))),
+        "week" => t.checked_add_days(Days::new(7 * u64::from(count))),
+        "year" => t.checked_add_months(Months::new(12 * count)),
+        _ => t.checked_add_months(Months::new(count)),
+    };
+    next.map_or(ts, |d| d.timestamp())
 }
 
 /// `data.previous_attributes` of an update: the old value of every

@@ -25,16 +25,8 @@ pub(crate) struct Templates {
 }
 
 /// Slots of each template, in the order the builders pass values.
-pub(crate) const PRODUCT_SLOTS: &[&str] = &[
-    "/id",
-    "/created",
-    "/updated",
-    "/name",
-    "/description",
-    "/active",
-    "/metadata",
-    "/default_price",
-];
+pub(crate) const PRODUCT_SLOTS: &[&str] =
+    &["/id", "/created", "/updated", "/name", "/description", "/active", "/metadata", "/default_price"];
 pub(crate) const PRICE_SLOTS: &[&str] = &[
     "/id",
     "/created",
@@ -49,15 +41,8 @@ pub(crate) const PRICE_SLOTS: &[&str] = &[
     "/lookup_key",
     "/metadata",
 ];
-pub(crate) const CUSTOMER_SLOTS: &[&str] = &[
-    "/id",
-    "/created",
-    "/email",
-    "/name",
-    "/description",
-    "/invoice_prefix",
-    "/metadata",
-];
+pub(crate) const CUSTOMER_SLOTS: &[&str] =
+    &["/id", "/created", "/email", "/name", "/description", "/invoice_prefix", "/metadata"];
 pub(crate) const SUBSCRIPTION_SLOTS: &[&str] = &[
     "/id",
     "/created",
@@ -71,15 +56,8 @@ pub(crate) const SUBSCRIPTION_SLOTS: &[&str] = &[
     "/currency",
     "/metadata",
 ];
-pub(crate) const ITEM_SLOTS: &[&str] = &[
-    "/id",
-    "/created",
-    "/subscription",
-    "/quantity",
-    "/current_period_start",
-    "/current_period_end",
-    "/metadata",
-];
+pub(crate) const ITEM_SLOTS: &[&str] =
+    &["/id", "/created", "/subscription", "/quantity", "/current_period_start", "/current_period_end", "/metadata"];
 pub(crate) const INVOICE_SLOTS: &[&str] = &[
     "/id",
     "/created",
@@ -128,16 +106,8 @@ pub(crate) fn templates() -> &'static Templates {
         product: Template::compile(product_base(), PRODUCT_SLOTS, &[]),
         price: Template::compile(price_base(), PRICE_SLOTS, &[]),
         customer: Template::compile(customer_base(), CUSTOMER_SLOTS, &[]),
-        subscription: Template::compile(
-            subscription_base(),
-            SUBSCRIPTION_SLOTS,
-            &[("/items", HoleKind::Items)],
-        ),
-        item: Template::compile(
-            item_base(),
-            ITEM_SLOTS,
-            &[("/price", HoleKind::Price), ("/plan", HoleKind::Plan)],
-        ),
+        subscription: Template::compile(subscription_base(), SUBSCRIPTION_SLOTS, &[("/items", HoleKind::Items)]),
+        item: Template::compile(item_base(), ITEM_SLOTS, &[("/price", HoleKind::Price), ("/plan", HoleKind::Plan)]),
         invoice: Template::compile(invoice_base(), INVOICE_SLOTS, &[("/lines", HoleKind::Lines)]),
         line: Template::compile(line_base(), LINE_SLOTS, &[]),
     })
@@ -165,13 +135,7 @@ fn product_base() -> Value {
 
 fn price_base() -> Value {
     let mut v = fixture(include_str!("../../fixtures/price.json"));
-    set(
-        &mut v,
-        &[
-            ("/custom_unit_amount", Value::Null),
-            ("/transform_quantity", Value::Null),
-        ],
-    );
+    set(&mut v, &[("/custom_unit_amount", Value::Null), ("/transform_quantity", Value::Null)]);
     v
 }
 

@@ -52,14 +52,7 @@ impl HoleKind {
     }
 
     fn from_marker(m: &str) -> Option<HoleKind> {
-        [
-            HoleKind::Items,
-            HoleKind::Lines,
-            HoleKind::Price,
-            HoleKind::Plan,
-        ]
-        .into_iter()
-        .find(|k| k.marker() == m)
+        [HoleKind::Items, HoleKind::Lines, HoleKind::Price, HoleKind::Plan].into_iter().find(|k| k.marker() == m)
     }
 
     fn bind(self, price: Option<&Arc<str>>) -> Hole {
@@ -87,10 +80,7 @@ impl Doc {
     /// price id for `Price`/`Plan` holes is read from `value["price"]["id"]`.
     pub fn from_value(value: &Value, holes: &[(&str, HoleKind)]) -> Doc {
         let mut v = value.clone();
-        let price = value
-            .pointer("/price/id")
-            .and_then(Value::as_str)
-            .map(Arc::<str>::from);
+        let price = value.pointer("/price/id").and_then(Value::as_str).map(Arc::<str>::from);
         if let Value::Object(map) = &mut v {
             for (key, kind) in holes {
                 if map.contains_key(*key) {
@@ -114,18 +104,12 @@ impl Doc {
                 },
             }
         }
-        Doc {
-            text: out.into_boxed_str(),
-            holes: doc_holes.into_boxed_slice(),
-        }
+        Doc { text: out.into_boxed_str(), holes: doc_holes.into_boxed_slice() }
     }
 
     /// A document without holes.
     pub fn plain(text: String) -> Doc {
-        Doc {
-            text: text.into_boxed_str(),
-            holes: Box::new([]),
-        }
+        Doc { text: text.into_boxed_str(), holes: Box::new([]) }
     }
 }
 
@@ -178,10 +162,7 @@ impl Template {
                 }
             }
         }
-        Template {
-            parts,
-            slots: slots.len(),
-        }
+        Template { parts, slots: slots.len() }
     }
 
     /// Fill the slots with raw JSON fragments (see [`json_str`]) and bind
@@ -197,15 +178,20 @@ impl Template {
                 Part::Hole(k) => holes.push((out.len() as u32, k.bind(price))),
             }
         }
-        Doc {
-            text: out.into_boxed_str(),
-            holes: holes.into_boxed_slice(),
-        }
+        Doc { text: out.into_boxed_str(), holes: holes.into_boxed_slice() }
     }
 }
 
 /// A string as a JSON fragment, escaped exactly as serde_json does.
 pub(crate) fn json_str(s: &str) -> String {
+    // Ids, statuses and the like need no escaping: skip the serializer.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        let mut out = String::with_capacity(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return out;
+    }
     Value::from(s).to_string()
 }
 

@@ -64,9 +64,7 @@ impl Kind {
 
     /// Parse a plural (`customers`) or an object name (`customer`).
     pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.plural() == s || k.object() == s)
+        Kind::ALL.into_iter().find(|k| k.plural() == s || k.object() == s)
     }
 
     /// The event-type prefix of this kind (`customer.subscription` for

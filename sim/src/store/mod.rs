@@ -18,6 +18,7 @@ mod render;
 pub(crate) use doc::{json_opt, json_str, Doc, Hole, HoleKind, Template};
 pub use kind::Kind;
 pub(crate) use page::{page, Created, Cursor, PageError, PageReq};
+pub(crate) use render::deleted_stub;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
@@ -39,7 +40,8 @@ pub(crate) struct Fields {
     pub tag: Option<Box<str>>,
     /// `customer` of subscriptions and invoices.
     pub customer: Option<Arc<str>>,
-    /// The subscription of an item or invoice; the invoice of a line.
+    /// The subscription of an item or invoice; the invoice of a line; the
+    /// product of a price or plan.
     pub parent: Option<Arc<str>>,
     /// Whether a price is recurring (it then also exists as a plan).
     pub recurring: bool,
@@ -77,12 +79,7 @@ pub(crate) struct Table {
 
 impl Table {
     fn new(kind: Kind) -> Table {
-        Table {
-            kind,
-            by_id: HashMap::new(),
-            live: BTreeMap::new(),
-            children: HashMap::new(),
-        }
+        Table { kind, by_id: HashMap::new(), live: BTreeMap::new(), children: HashMap::new() }
     }
 
     pub fn get(&self, id: &str) -> Option<&Record> {
@@ -98,10 +95,7 @@ impl Table {
         let k = rec.key();
         if self.kind.is_nested() {
             if let Some(parent) = &rec.fields.parent {
-                self.children
-                    .entry(parent.clone())
-                    .or_default()
-                    .insert(k, rec.id.clone());
+                self.children.entry(parent.clone()).or_default().insert(k, rec.id.clone());
             }
         } else {
             self.live.insert(k, rec.id.clone());
@@ -114,10 +108,7 @@ impl Table {
     pub fn replace(&mut self, id: &str, doc: Doc, fields: Fields) {
         if let Some(rec) = self.by_id.get_mut(id) {
             rec.doc = doc;
-            rec.fields = Fields {
-                parent: rec.fields.parent.clone(),
-                ..fields
-            };
+            rec.fields = Fields { parent: rec.fields.parent.clone(), ..fields };
         }
     }
 
@@ -138,10 +129,7 @@ impl Table {
 
     /// Live children of `parent`, oldest first.
     pub fn children_of(&self, parent: &str) -> impl DoubleEndedIterator<Item = &Arc<str>> {
-        self.children
-            .get(parent)
-            .into_iter()
-            .flat_map(|m| m.values().rev())
+        self.children.get(parent).into_iter().flat_map(|m| m.values().rev())
     }
 
     pub fn child_count(&self, parent: &str) -> usize {
@@ -161,11 +149,7 @@ pub(crate) struct State {
 
 impl Default for State {
     fn default() -> Self {
-        State {
-            tables: Kind::ALL.into_iter().map(Table::new).collect(),
-            seq: 0,
-            invoice_number: 0,
-        }
+        State { tables: Kind::ALL.into_iter().map(Table::new).collect(), seq: 0, invoice_number: 0 }
     }
 }
 

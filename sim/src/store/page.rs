@@ -32,16 +32,8 @@ pub(crate) struct Created {
 impl Created {
     /// Inclusive bounds (min, max) of `created`.
     fn bounds(&self) -> (i64, i64) {
-        let lo = [self.gt.map(|v| v.saturating_add(1)), self.gte]
-            .into_iter()
-            .flatten()
-            .max()
-            .unwrap_or(i64::MIN);
-        let hi = [self.lt.map(|v| v.saturating_sub(1)), self.lte]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(i64::MAX);
+        let lo = [self.gt.map(|v| v.saturating_add(1)), self.gte].into_iter().flatten().max().unwrap_or(i64::MIN);
+        let hi = [self.lt.map(|v| v.saturating_sub(1)), self.lte].into_iter().flatten().min().unwrap_or(i64::MAX);
         (lo, hi)
     }
 }
@@ -77,13 +69,7 @@ pub(crate) fn page(
     let mut lo = Bound::Included(key(max_created, u64::MAX));
     let mut hi = Bound::Included(key(min_created, 0));
     let cursor_key = |param: &'static str, id: &str| {
-        table
-            .get(id)
-            .map(Record::key)
-            .ok_or_else(|| PageError::NoSuchCursor {
-                param,
-                id: id.to_owned(),
-            })
+        table.get(id).map(Record::key).ok_or_else(|| PageError::NoSuchCursor { param, id: id.to_owned() })
     };
     // Forward = walking in list order from the cursor.
     let forward = match req.cursor {
@@ -104,16 +90,10 @@ pub(crate) fn page(
     }
     let range = index.range((lo, hi));
     let ascending = forward == newest_first;
-    let iter: Box<dyn Iterator<Item = (&Key, &Arc<str>)>> = if ascending {
-        Box::new(range)
-    } else {
-        Box::new(range.rev())
-    };
-    let mut ids: Vec<Arc<str>> = iter
-        .filter(|(_, id)| table.get(id).is_some_and(&pred))
-        .take(req.limit + 1)
-        .map(|(_, id)| id.clone())
-        .collect();
+    let iter: Box<dyn Iterator<Item = (&Key, &Arc<str>)>> =
+        if ascending { Box::new(range) } else { Box::new(range.rev()) };
+    let mut ids: Vec<Arc<str>> =
+        iter.filter(|(_, id)| table.get(id).is_some_and(&pred)).take(req.limit + 1).map(|(_, id)| id.clone()).collect();
     let has_more = ids.len() > req.limit;
     ids.truncate(req.limit);
     if !forward {
@@ -145,9 +125,7 @@ fn bound_key(b: &Bound<Key>) -> Option<&Key> {
 fn is_empty(lo: &Bound<Key>, hi: &Bound<Key>) -> bool {
     match (lo, hi) {
         (Bound::Included(a), Bound::Included(b)) => a > b,
-        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
-            a >= b
-        }
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => a >= b,
         _ => false,
     }
 }
@@ -182,11 +160,7 @@ mod tests {
                 (Some(id), false) => Cursor::After(id),
                 (Some(id), true) => Cursor::Before(id),
             };
-            let req = PageReq {
-                limit,
-                cursor: c,
-                created: Created::default(),
-            };
+            let req = PageReq { limit, cursor: c, created: Created::default() };
             let (ids, more) = page(t, &t.live, true, &req, |_| true).expect("page");
             let next = if backwards { ids.first() } else { ids.last() };
             cursor = next.map(|s| s.to_string());
@@ -219,14 +193,13 @@ mod tests {
     #[test]
     fn ending_before_pages_towards_newer() {
         let t = table(25, true);
-        let req = PageReq {
-            limit: 10,
-            cursor: Cursor::Before("cus_5"),
-            created: Created::default(),
-        };
+        let req = PageReq { limit: 10, cursor: Cursor::Before("cus_5"), created: Created::default() };
         let (ids, more) = page(&t, &t.live, true, &req, |_| true).expect("page");
         let ids: Vec<&str> = ids.iter().map(|s| &**s).collect();
-        assert_eq!(ids, ["cus_15", "cus_14", "cus_13", "cus_12", "cus_11", "cus_10", "cus_9", "cus_8", "cus_7", "cus_6"]);
+        assert_eq!(
+            ids,
+            ["cus_15", "cus_14", "cus_13", "cus_12", "cus_11", "cus_10", "cus_9", "cus_8", "cus_7", "cus_6"]
+        );
         assert!(more);
     }
 
@@ -236,11 +209,7 @@ mod tests {
         let req = PageReq {
             limit: 100,
             cursor: Cursor::After("cus_15"),
-            created: Created {
-                gte: Some(105),
-                lt: Some(118),
-                ..Created::default()
-            },
+            created: Created { gte: Some(105), lt: Some(118), ..Created::default() },
         };
         let (ids, more) = page(&t, &t.live, true, &req, |_| true).expect("page");
         assert_eq!(ids.len(), 10, "{ids:?}");

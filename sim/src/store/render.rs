@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{Hole, Kind, Record, State};
 
 /// Stripe embeds at most this many items/lines and sets `has_more`.
-pub(crate) const EMBEDDED_LIMIT: usize = 10;
+const EMBEDDED_LIMIT: usize = 10;
 
 impl State {
     /// Append the object's current JSON (holes filled) to `out`.
@@ -103,7 +103,7 @@ impl State {
 }
 
 /// The URL of a parent's nested list.
-pub(crate) fn nested_url(parent_kind: Kind, parent: &str) -> String {
+fn nested_url(parent_kind: Kind, parent: &str) -> String {
     match parent_kind {
         Kind::Invoice => format!("/v1/invoices/{parent}/lines"),
         _ => format!("/v1/subscription_items?subscription={parent}"),
@@ -112,9 +112,5 @@ pub(crate) fn nested_url(parent_kind: Kind, parent: &str) -> String {
 
 /// `{"deleted":true,"id":…,"object":…}` as in fixtures/deleted_*.json.
 pub(crate) fn deleted_stub(kind: Kind, id: &str) -> String {
-    format!(
-        "{{\"deleted\":true,\"id\":{},\"object\":\"{}\"}}",
-        super::json_str(id),
-        kind.object()
-    )
+    format!("{{\"deleted\":true,\"id\":{},\"object\":\"{}\"}}", super::json_str(id), kind.object())
 }

@@ -1,0 +1,201 @@
+//! The HTTP front: one warp filter that takes every request, sends
+//! `/_sim/…` to the mutation API and `/v1/…` through authentication, the
+//! API fault knobs and the read endpoints, and stamps every answer with
+//! Stripe's headers (`Request-Id`, `Date`, `Content-Type`, `Stripe-Version`,
+//! and `Retry-After`/`Stripe-Should-Retry` where Stripe sends them).
+//!
+//! Routing is a `match` over path segments rather than a tree of filters so
+//! that unknown URLs, wrong methods and bad parameters all get Stripe's JSON
+//! error bodies from one place.
+
+mod error;
+mod query;
+mod read;
+
+pub(crate) use error::Answer;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use warp::http::{HeaderMap, Method};
+use warp::{Filter, Reply};
+
+use crate::clock::http_date;
+use crate::events::API_VERSION;
+use crate::faults::roll;
+use crate::objects::request_id;
+use crate::{mutate, Shared};
+
+/// Every route of the simulator.
+pub(crate) fn routes(
+    shared: Arc<Shared>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let query = warp::query::<Vec<(String, String)>>().or(warp::any().map(Vec::new)).unify();
+    warp::any()
+        .map(move || shared.clone())
+        .and(warp::method())
+        .and(warp::path::full())
+        .and(query)
+        .and(warp::header::headers_cloned())
+        .and(warp::body::bytes())
+        .then(handle)
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    method: Method,
+    path: warp::path::FullPath,
+    query: Vec<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> warp::reply::Response {
+    let path = path.as_str();
+    let answer = match path.strip_prefix("/_sim") {
+        Some(rest) => mutate::http::handle(&shared, &method, rest, &body).await,
+        None => v1(&shared, &method, path, &query, &headers).await,
+    };
+    respond(&shared, answer)
+}
+
+/// A `/v1` request, counted by route and status.
+async fn v1(shared: &Shared, method: &Method, path: &str, query: &[(String, String)], headers: &HeaderMap) -> Answer {
+    let route = route_label(method, path);
+    shared.traffic().arrive(Instant::now());
+    let answer = match gate(shared, headers).await {
+        Some(refusal) => refusal,
+        None if method != Method::GET => Answer::unrecognized(method.as_str(), path),
+        None => get(shared, path, query),
+    };
+    shared.traffic().answered(&route, answer.status);
+    answer
+}
+
+/// Authentication, then the API fault knobs. `Some` is the answer that
+/// replaces the real one.
+async fn gate(shared: &Shared, headers: &HeaderMap) -> Option<Answer> {
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok()).map(api_key_of);
+    if given.as_deref() != Some(shared.api_key.as_str()) {
+        return Some(Answer::unauthorized(given.as_deref()));
+    }
+    let f = shared.api_faults();
+    if let Some(until) = f.hang_until.filter(|u| *u > Instant::now()) {
+        tokio::time::sleep_until(until.into()).await;
+    }
+    if !shared.traffic().admit(Instant::now(), f.max_requests_per_sec) || roll(f.rate_limit_fraction) {
+        return Some(Answer::rate_limited(f.retry_after_secs));
+    }
+    if roll(f.server_error_fraction) {
+        return Some(Answer::server_error());
+    }
+    if roll(f.slow_fraction) {
+        tokio::time::sleep(std::time::Duration::from_millis(f.slow_ms)).await;
+    }
+    None
+}
+
+/// The key in an `Authorization` header: `Bearer KEY`, or `Basic
+/// base64(KEY:)` as `curl -u KEY:` sends it (both accepted by Stripe).
+fn api_key_of(header: &str) -> String {
+    if let Some(key) = header.strip_prefix("Bearer ") {
+        return key.trim().to_owned();
+    }
+    header
+        .strip_prefix("Basic ")
+        .and_then(|b64| base64_decode(b64.trim()))
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .map(|user_pass| user_pass.split(':').next().unwrap_or_default().to_owned())
+        .unwrap_or_else(|| header.trim().to_owned())
+}
+
+/// Standard base64 (padding optional); `None` on any other character.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// `GET /v1/…` dispatch.
+fn get(shared: &Shared, path: &str, query: &[(String, String)]) -> Answer {
+    let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
+    match segments.as_slice() {
+        [plural] => match read::endpoint_kind(plural) {
+            Some(kind) => read::list(shared, kind, query),
+            None => Answer::unrecognized("GET", path),
+        },
+        [plural, id] if !id.is_empty() => match read::endpoint_kind(plural) {
+            Some(kind) => read::retrieve(shared, kind, id),
+            None => Answer::unrecognized("GET", path),
+        },
+        ["invoices", id, "lines"] => read::list_lines(shared, id, query),
+        _ => Answer::unrecognized("GET", path),
+    }
+}
+
+/// The route a request counts under (ids replaced by `{id}`, so the map
+/// stays small during a reconcile that retrieves thousands of objects).
+fn route_label(method: &Method, path: &str) -> String {
+    let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
+    let known = |p: &str| read::endpoint_kind(p).is_some();
+    let shape = match segments.as_slice() {
+        [p] if known(p) => format!("/v1/{p}"),
+        [p, _] if known(p) => format!("/v1/{p}/{{id}}"),
+        ["invoices", _, "lines"] => "/v1/invoices/{id}/lines".to_owned(),
+        _ => "/v1/(unrecognized)".to_owned(),
+    };
+    format!("{method} {shape}")
+}
+
+/// Headers every answer carries.
+fn respond(shared: &Shared, a: Answer) -> warp::reply::Response {
+    let date = http_date(a.at.unwrap_or_else(|| shared.clock.now()));
+    let mut b = warp::http::Response::builder()
+        .status(a.status)
+        .header("content-type", "application/json")
+        .header("request-id", request_id())
+        .header("date", date)
+        .header("stripe-version", API_VERSION)
+        .header("cache-control", "no-cache, no-store");
+    if let Some(secs) = a.retry_after {
+        b = b.header("retry-after", secs.to_string());
+    }
+    if let Some(retry) = a.should_retry {
+        b = b.header("stripe-should-retry", if retry { "true" } else { "false" });
+    }
+    match b.body(a.body) {
+        Ok(resp) => resp.into_response(),
+        // Only reachable with an invalid header value, which the values
+        // above cannot be.
+        Err(_) => warp::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_and_basic_auth_carry_the_key() {
+        assert_eq!(api_key_of("Bearer sk_test_sim"), "sk_test_sim");
+        // base64("sk_test_sim:")
+        assert_eq!(api_key_of("Basic c2tfdGVzdF9zaW06"), "sk_test_sim");
+        assert_eq!(api_key_of("Basic !!"), "Basic !!");
+    }
+}

@@ -1,0 +1,147 @@
+//! Events: the envelope Stripe wraps every change in, and the event log
+//! behind `/v1/events`.
+//!
+//! An event is rendered once, when it happens, and kept as bytes: the
+//! webhook body and every later `GET /v1/events` answer are the same text,
+//! and `data.object` stays the object as it was at that moment.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::objects::{id_format, random_id};
+use crate::store::{json_str, Doc, Fields, Kind, Record, State};
+
+/// API version written into every event (`api_version`).
+pub const API_VERSION: &str = "2026-08-26.dahlia";
+
+/// A recorded event, as handed to webhook delivery.
+#[derive(Debug, Clone)]
+pub(crate) struct Emitted {
+    pub id: Arc<str>,
+    pub body: Arc<str>,
+}
+
+/// What an event says happened.
+pub(crate) struct EventSpec<'a> {
+    pub event_type: &'a str,
+    /// The object's JSON at the time of the event.
+    pub object: &'a str,
+    /// Old values of changed keys (`*.updated` only).
+    pub previous: Option<&'a Value>,
+    pub created: i64,
+    pub request_id: &'a str,
+    pub pending_webhooks: usize,
+}
+
+/// The envelope as Stripe sends it (keys in serde_json's sorted order, so
+/// the text equals what a parse-and-reserialize would produce).
+pub(crate) fn envelope(id: &str, s: &EventSpec<'_>) -> String {
+    let mut out = String::with_capacity(s.object.len() + 400);
+    out.push_str("{\"api_version\":");
+    out.push_str(&json_str(API_VERSION));
+    out.push_str(",\"created\":");
+    out.push_str(&s.created.to_string());
+    out.push_str(",\"data\":{\"object\":");
+    out.push_str(s.object);
+    if let Some(prev) = s.previous {
+        out.push_str(",\"previous_attributes\":");
+        out.push_str(&prev.to_string());
+    }
+    out.push_str("},\"id\":");
+    out.push_str(&json_str(id));
+    out.push_str(",\"livemode\":false,\"object\":\"event\",\"pending_webhooks\":");
+    out.push_str(&s.pending_webhooks.to_string());
+    out.push_str(",\"request\":{\"id\":");
+    out.push_str(&json_str(s.request_id));
+    out.push_str(",\"idempotency_key\":null},\"type\":");
+    out.push_str(&json_str(s.event_type));
+    out.push('}');
+    out
+}
+
+impl State {
+    /// Append an event to the log and return it for delivery.
+    pub fn record_event(&mut self, spec: &EventSpec<'_>) -> Emitted {
+        let (prefix, len) = id_format(Kind::Event);
+        let mut rng = fastrand::Rng::new();
+        let id = loop {
+            let id = random_id(&mut rng, prefix, len);
+            if !self.id_taken(Kind::Event, &id) {
+                break id;
+            }
+        };
+        let text = envelope(&id, spec);
+        let seq = self.next_seq();
+        let id: Arc<str> = Arc::from(id);
+        let body: Arc<str> = Arc::from(text.as_str());
+        let fields = Fields { tag: Some(spec.event_type.into()), ..Fields::default() };
+        self.table_mut(Kind::Event).insert(Record {
+            id: id.clone(),
+            created: spec.created,
+            seq,
+            doc: Doc::plain(text),
+            deleted: false,
+            fields,
+        });
+        Emitted { id, body }
+    }
+}
+
+/// Whether an event type matches a `type=` filter, where `*` matches any
+/// run of characters (`customer.*`, `*.updated`).
+pub(crate) fn type_matches(pattern: &str, event_type: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    let Some(mut rest) = event_type.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for m in middle {
+        match rest.find(m) {
+            Some(i) => rest = &rest[i + m.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_groups() {
+        assert!(type_matches("customer.*", "customer.subscription.created"));
+        assert!(type_matches("customer.*", "customer.created"));
+        assert!(!type_matches("customer.*", "invoice.created"));
+        assert!(type_matches("*.updated", "invoice.updated"));
+        assert!(type_matches("invoice.paid", "invoice.paid"));
+        assert!(!type_matches("invoice.paid", "invoice.paid2"));
+        assert!(type_matches("*", "plan.created"));
+    }
+
+    #[test]
+    fn envelope_is_canonical_json() {
+        let prev = serde_json::json!({"name": "old"});
+        let text = envelope(
+            "evt_1",
+            &EventSpec {
+                event_type: "customer.updated",
+                object: r#"{"id":"cus_1","name":"new"}"#,
+                previous: Some(&prev),
+                created: 1_700_000_000,
+                request_id: "req_1",
+                pending_webhooks: 2,
+            },
+        );
+        let v: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(v.to_string(), text);
+        assert_eq!(v["data"]["previous_attributes"]["name"], "old");
+    }
+}

@@ -1,0 +1,215 @@
+//! Fault knobs (API answers and webhook deliveries), the API rate limiter,
+//! and the per-route request counters tests read to check client behaviour.
+//!
+//! Every knob is a plain field so tests and `/_sim/faults` can change them
+//! while traffic flows; the running server reads them on each request or
+//! delivery.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// All fault knobs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    pub api: ApiFaults,
+    pub delivery: DeliveryFaults,
+}
+
+/// How the `/v1` API misbehaves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiFaults {
+    /// Fraction of requests answered 429 `rate_limit`.
+    pub rate_limit_fraction: f64,
+    /// `Retry-After` (seconds) on every 429.
+    pub retry_after_secs: u64,
+    /// Fraction of requests answered 500 `api_error`.
+    pub server_error_fraction: f64,
+    /// Fraction of requests answered only after `slow_ms`.
+    pub slow_fraction: f64,
+    pub slow_ms: u64,
+    /// Requests per second allowed (sliding one-second window); the excess
+    /// is answered 429 like Stripe's rate limiter.
+    pub max_requests_per_sec: Option<u32>,
+    /// Until this instant every request hangs (answered only when the window
+    /// closes), so clients hit their timeouts. Set with [`ApiFaults::hang_for`].
+    #[serde(skip)]
+    pub hang_until: Option<Instant>,
+}
+
+impl Default for ApiFaults {
+    fn default() -> Self {
+        ApiFaults {
+            rate_limit_fraction: 0.0,
+            retry_after_secs: 1,
+            server_error_fraction: 0.0,
+            slow_fraction: 0.0,
+            slow_ms: 0,
+            max_requests_per_sec: None,
+            hang_until: None,
+        }
+    }
+}
+
+impl ApiFaults {
+    /// Hang every request arriving in the next `d`.
+    pub fn hang_for(&mut self, d: Duration) {
+        self.hang_until = Some(Instant::now() + d);
+    }
+}
+
+/// How webhook delivery misbehaves, and its retry policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeliveryFaults {
+    /// Fraction of deliveries never sent.
+    pub drop_fraction: f64,
+    /// Fraction of deliveries sent twice.
+    pub duplicate_fraction: f64,
+    /// Shuffle deliveries within batches of this many events (0 or 1: off)…
+    pub reorder_window: usize,
+    /// …or of whatever arrived within this many ms, whichever fills first.
+    pub reorder_window_ms: u64,
+    /// Each delivery waits a random time in this range first.
+    pub delay_min_ms: u64,
+    pub delay_max_ms: u64,
+    /// Deliveries in flight at once (1 keeps Stripe's usual order).
+    pub concurrency: usize,
+    /// Attempts per delivery before giving up (Stripe: ~3 days of retries).
+    pub max_attempts: u32,
+    /// Retry backoff: first wait, doubling up to `max_backoff_ms`.
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Per-attempt HTTP timeout.
+    pub timeout_ms: u64,
+}
+
+impl Default for DeliveryFaults {
+    fn default() -> Self {
+        DeliveryFaults {
+            drop_fraction: 0.0,
+            duplicate_fraction: 0.0,
+            reorder_window: 0,
+            reorder_window_ms: 200,
+            delay_min_ms: 0,
+            delay_max_ms: 0,
+            concurrency: 1,
+            max_attempts: 10,
+            initial_backoff_ms: 50,
+            max_backoff_ms: 2000,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl DeliveryFaults {
+    /// Wait before attempt number `attempt + 1` (attempt counts from 1).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.initial_backoff_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+        Duration::from_millis(exp.min(self.max_backoff_ms))
+    }
+
+    pub(crate) fn random_delay(&self) -> Option<Duration> {
+        if self.delay_max_ms == 0 {
+            return None;
+        }
+        let lo = self.delay_min_ms.min(self.delay_max_ms);
+        Some(Duration::from_millis(fastrand::u64(lo..=self.delay_max_ms)))
+    }
+}
+
+/// Whether a fraction-valued fault fires now.
+pub(crate) fn roll(fraction: f64) -> bool {
+    fraction > 0.0 && fastrand::f64() < fraction
+}
+
+/// API requests counted by route and status.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RequestStats {
+    /// All `/v1` requests received.
+    pub total: u64,
+    /// Route (`GET /v1/customers/{id}`) → HTTP status → count.
+    pub by_route: BTreeMap<String, BTreeMap<u16, u64>>,
+    /// Most requests received within any one-second window.
+    pub peak_per_second: u32,
+}
+
+impl RequestStats {
+    /// Requests answered with `status` on any route.
+    pub fn count_status(&self, status: u16) -> u64 {
+        self.by_route.values().filter_map(|m| m.get(&status)).sum()
+    }
+}
+
+/// Sliding one-second windows for the rate limiter and the peak counter.
+#[derive(Debug, Default)]
+pub(crate) struct Traffic {
+    pub stats: RequestStats,
+    /// Every request in the last second (peak measurement).
+    seen: VecDeque<Instant>,
+    /// Requests let through in the last second (rate limiter).
+    admitted: VecDeque<Instant>,
+}
+
+impl Traffic {
+    /// Note an arriving request.
+    pub fn arrive(&mut self, now: Instant) {
+        prune(&mut self.seen, now);
+        self.seen.push_back(now);
+        self.stats.total += 1;
+        let n = u32::try_from(self.seen.len()).unwrap_or(u32::MAX);
+        self.stats.peak_per_second = self.stats.peak_per_second.max(n);
+    }
+
+    /// Rate limiter: admit the request unless `limit` were admitted in the
+    /// last second.
+    pub fn admit(&mut self, now: Instant, limit: Option<u32>) -> bool {
+        let Some(limit) = limit else {
+            return true;
+        };
+        prune(&mut self.admitted, now);
+        if self.admitted.len() >= limit as usize {
+            return false;
+        }
+        self.admitted.push_back(now);
+        true
+    }
+
+    pub fn answered(&mut self, route: &str, status: u16) {
+        *self.stats.by_route.entry(route.to_owned()).or_default().entry(status).or_default() += 1;
+    }
+
+    pub fn reset(&mut self) {
+        *self = Traffic::default();
+    }
+}
+
+fn prune(q: &mut VecDeque<Instant>, now: Instant) {
+    while q.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+        q.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap() {
+        let d = DeliveryFaults::default();
+        let ms: Vec<u128> = (1..=8).map(|a| d.backoff(a).as_millis()).collect();
+        assert_eq!(ms, [50, 100, 200, 400, 800, 1600, 2000, 2000]);
+    }
+
+    #[test]
+    fn limiter_admits_n_per_second() {
+        let mut t = Traffic::default();
+        let now = Instant::now();
+        let admitted = (0..5).filter(|_| t.admit(now, Some(3))).count();
+        assert_eq!(admitted, 3);
+        assert!(t.admit(now + Duration::from_millis(1001), Some(3)));
+    }
+}

@@ -1,0 +1,144 @@
+//! A started simulator, a `/v1` client, and a webhook receiver.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use stripe_sim::{CustomerParams, Sim, SimConfig};
+use tokio::sync::{mpsc, Mutex};
+use warp::Filter;
+
+/// A simulator on a free port plus a client holding its key.
+pub struct TestSim {
+    pub sim: Sim,
+    pub http: reqwest::Client,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn ids(&self) -> Vec<String> {
+        self.body["data"]
+            .as_array()
+            .map(|a| a.iter().map(|o| o["id"].as_str().unwrap_or_default().to_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn has_more(&self) -> bool {
+        self.body["has_more"].as_bool().expect("has_more is a bool")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestSim {
+    pub async fn start() -> TestSim {
+        let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
+        TestSim { sim, http: reqwest::Client::new() }
+    }
+
+    /// `GET {base}{path}` with the right key.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.get_with_key(path, Some(self.sim.api_key())).await
+    }
+
+    pub async fn get_with_key(&self, path: &str, key: Option<&str>) -> Reply {
+        let mut req = self.http.get(format!("{}{}", self.sim.base_url(), path));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).expect("JSON body");
+        Reply { status, headers, body }
+    }
+
+    /// Walk a list to the end with `starting_after`, returning ids in order.
+    pub async fn walk(&self, path: &str, limit: usize) -> Vec<String> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut ids = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let after = cursor.as_ref().map(|c| format!("&starting_after={c}")).unwrap_or_default();
+            let page = self.get(&format!("{path}{sep}limit={limit}{after}")).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            let got = page.ids();
+            cursor = got.last().cloned();
+            ids.extend(got);
+            if !page.has_more() {
+                return ids;
+            }
+        }
+    }
+
+    pub fn customer(&self, email: &str) -> String {
+        let c = self.sim.create_customer(CustomerParams::email(email)).expect("customer");
+        c["id"].as_str().expect("id").to_owned()
+    }
+}
+
+/// One webhook as received.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub signature: String,
+    pub body: String,
+}
+
+impl Delivery {
+    pub fn event(&self) -> Value {
+        serde_json::from_str(&self.body).expect("event JSON")
+    }
+}
+
+/// A local webhook endpoint that records deliveries and can fail the first
+/// `fail_first` of them with 500.
+pub struct Receiver {
+    pub url: String,
+    rx: Mutex<mpsc::UnboundedReceiver<Delivery>>,
+    pub fail_first: Arc<AtomicUsize>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let fail_first = Arc::new(AtomicUsize::new(0));
+        let fails = fail_first.clone();
+        let route = warp::post()
+            .and(warp::header::optional::<String>("stripe-signature"))
+            .and(warp::body::bytes())
+            .map(move |sig: Option<String>, body: bytes::Bytes| {
+                let failing = fails.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+                if failing {
+                    return warp::http::StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                let _ = tx.send(Delivery {
+                    signature: sig.unwrap_or_default(),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                warp::http::StatusCode::OK
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(warp::serve(route).incoming(listener).run());
+        Receiver { url: format!("http://{addr}/webhooks/stripe"), rx: Mutex::new(rx), fail_first }
+    }
+
+    /// Everything received so far.
+    pub async fn drain(&self) -> Vec<Delivery> {
+        let mut rx = self.rx.lock().await;
+        let mut out = Vec::new();
+        while let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(20), rx.recv()).await {
+            out.push(d);
+        }
+        out
+    }
+}

@@ -1,0 +1,184 @@
+//! The pull path against the Stripe simulator: backfill, resume, events
+//! catch-up, full sweep, ties, errors, and the advisory lock.
+
+use serde_json::json;
+use stripe_sim::{CustomerParams, InvoiceParams, Kind, PriceParams, ProductParams, SeedSpec, SubscriptionParams};
+
+use crate::helpers::*;
+
+/// A seeded account plus one subscription with 250 items and one invoice
+/// with 250 lines (Stripe embeds 10 of each).
+fn seed_account(sim: &stripe_sim::Sim) -> (String, String) {
+    let spec =
+        SeedSpec { customers: 300, subscriptions: 200, invoices: 200, canceled_fraction: 0.25, ..SeedSpec::small() };
+    sim.seed(&spec);
+    let product = sim.create_product(ProductParams::named("Big")).unwrap();
+    let product_id = product["id"].as_str().unwrap().to_string();
+    let prices: Vec<String> = (0..250)
+        .map(|i| {
+            sim.create_price(PriceParams::monthly(&product_id, 100 + i)).unwrap()["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let customer = sim.create_customer(CustomerParams::email("big@example.com")).unwrap();
+    let cus = customer["id"].as_str().unwrap();
+    let items: Vec<(&str, u64)> = prices.iter().map(|p| (p.as_str(), 1)).collect();
+    let sub = sim.create_subscription(SubscriptionParams::new(cus, &items)).unwrap();
+    let line_prices: Vec<&str> = prices.iter().map(String::as_str).collect();
+    let invoice = sim.create_invoice(InvoiceParams::new(cus, &line_prices)).unwrap();
+    (sub["id"].as_str().unwrap().to_string(), invoice["id"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn backfill_mirrors_the_whole_account_including_canceled_inactive_and_long_lists() {
+    let s = SimApp::spawn_with(|_| {}, false).await;
+    let (sub, invoice) = seed_account(&s.sim);
+    let summary = s.backfill().await;
+    assert!(summary.per_kind["customer"].inserted > 300);
+    let compared = s.assert_mirror_exact().await;
+    assert!(compared > 2000, "compared {compared}");
+    let items: i64 =
+        s.app.scalar(&format!("SELECT count(*) FROM stripe.subscription_items WHERE subscription = '{sub}'")).await;
+    let lines: i64 =
+        s.app.scalar(&format!("SELECT count(*) FROM stripe.invoice_line_items WHERE invoice = '{invoice}'")).await;
+    assert_eq!((items, lines), (250, 250));
+    let canceled: i64 = s.app.scalar("SELECT count(*) FROM stripe.subscriptions WHERE status = 'canceled'").await;
+    let inactive: i64 = s.app.scalar("SELECT count(*) FROM stripe.prices WHERE NOT active").await;
+    assert!(canceled > 0 && inactive > 0, "canceled {canceled}, inactive {inactive}");
+    // A second backfill resumes from "done" checkpoints: nothing is fetched.
+    let again = s.backfill().await;
+    assert_eq!(again.per_kind.values().map(|c| c.fetched).sum::<u64>(), 0);
+}
+
+#[tokio::test]
+async fn interrupted_backfill_resumes_where_it_stopped() {
+    // A slow rate so the backfill is still paging when we interrupt it.
+    let s = SimApp::spawn_with(|c| c.stripe.requests_per_second = 15, false).await;
+    s.sim.seed(&SeedSpec { customers: 900, ..SeedSpec::small() });
+    let puller = s.puller();
+    let running =
+        tokio::spawn(
+            async move { stripe_mirror::jobs::backfill(&puller, false, std::sync::Arc::new(|_, _| {})).await },
+        );
+    // Interrupt once a few customer pages are checkpointed.
+    loop {
+        let done: i64 = s.app.scalar("SELECT count(*) FROM stripe.customers").await;
+        if done >= 300 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    running.abort();
+    let _ = running.await;
+    let before = s.sim.request_stats().by_route.get("GET /v1/customers").map_or(0, |m| m.values().sum::<u64>());
+    assert!(before < 9, "interrupted before the end ({before} pages)");
+    let summary = s.backfill().await;
+    let after = s.sim.request_stats().by_route.get("GET /v1/customers").map_or(0, |m| m.values().sum::<u64>());
+    // 900 customers + the seeded ones: 10 pages in all; resumed, not restarted.
+    assert!(after - before <= 10 - before + 1, "pages before {before}, after {after}");
+    assert!(summary.per_kind["customer"].fetched < 900);
+    s.assert_mirror_exact().await;
+}
+
+#[tokio::test]
+async fn missed_update_is_repaired_by_events_catch_up() {
+    let s = SimApp::spawn().await;
+    let cus = s.sim.create_customer(CustomerParams::email("a@example.com")).unwrap();
+    let id = cus["id"].as_str().unwrap().to_string();
+    s.settle().await;
+    s.backfill().await; // records the Events API position
+                        // The endpoint goes away; an update happens meanwhile.
+    for ep in s.sim.webhook_endpoints() {
+        s.sim.remove_webhook_endpoint(&ep.id).unwrap();
+    }
+    s.sim.advance(5);
+    s.sim.update(Kind::Customer, &id, json!({"name": "Renamed while down"})).unwrap();
+    s.reconcile(false).await;
+    assert_eq!(s.app.row("customers", &id).await.unwrap().0["name"], "Renamed while down");
+    s.assert_mirror_exact().await;
+}
+
+#[tokio::test]
+async fn missed_delete_is_found_by_the_full_sweep() {
+    let s = SimApp::spawn_with(|_| {}, false).await;
+    let cus = s.sim.create_customer(CustomerParams::email("gone@example.com")).unwrap();
+    let id = cus["id"].as_str().unwrap().to_string();
+    s.backfill().await;
+    s.sim.delete(Kind::Customer, &id).unwrap();
+    let summary = s.reconcile(true).await;
+    assert_eq!(summary.per_kind["customer"].deleted, 1);
+    let (data, deleted) = s.app.row("customers", &id).await.unwrap();
+    assert!(deleted);
+    assert_eq!(data["email"], "gone@example.com", "the last known data is kept");
+}
+
+#[tokio::test]
+async fn same_second_tie_is_settled_by_asking_the_api() {
+    let s = SimApp::spawn_with(|_| {}, false).await;
+    let cus = s.sim.create_customer(CustomerParams::email("tie@example.com")).unwrap();
+    let id = cus["id"].as_str().unwrap().to_string();
+    let current = s.sim.update(Kind::Customer, &id, json!({"name": "Current"})).unwrap();
+    let t = 1_800_000_000;
+    s.app.post_event(&event("evt_tie_a", "customer.updated", t, with(current.clone(), json!({"name": "A"})))).await;
+    s.app.drained().await;
+    s.app.post_event(&event("evt_tie_b", "customer.updated", t, with(current.clone(), json!({"name": "B"})))).await;
+    s.app.drained().await;
+    // The second event of the same second made the daemon retrieve the customer.
+    assert_eq!(s.app.row("customers", &id).await.unwrap().0, current);
+}
+
+#[tokio::test]
+async fn webhook_newer_than_a_backfill_page_is_not_overwritten() {
+    let s = SimApp::spawn_with(|_| {}, false).await;
+    let cus = s.sim.create_customer(CustomerParams::email("race@example.com")).unwrap();
+    let id = cus["id"].as_str().unwrap().to_string();
+    // A webhook from the future (relative to the page's Date) arrives first.
+    let future = chrono::Utc::now().timestamp() + 3600;
+    s.app
+        .post_event(&event(
+            "evt_future",
+            "customer.updated",
+            future,
+            with(cus.clone(), json!({"name": "From webhook"})),
+        ))
+        .await;
+    s.app.drained().await;
+    s.backfill().await;
+    assert_eq!(s.app.row("customers", &id).await.unwrap().0["name"], "From webhook");
+}
+
+#[tokio::test]
+async fn rejected_key_stops_with_the_documented_message() {
+    let s = SimApp::spawn_with(|c| c.stripe.secret_key = Some("sk_test_wrong".to_string().into()), false).await;
+    let err = stripe_mirror::jobs::backfill(&s.puller(), false, std::sync::Arc::new(|_, _| {})).await.unwrap_err();
+    assert!(err.to_string().contains("STRIPE_SECRET_KEY was rejected by Stripe"), "{err}");
+}
+
+#[tokio::test]
+async fn backfill_survives_a_429_storm() {
+    let s = SimApp::spawn_with(|_| {}, false).await;
+    s.sim.seed(&SeedSpec { customers: 150, ..SeedSpec::small() });
+    s.sim.update_faults(|f| {
+        f.api.rate_limit_fraction = 0.3;
+        f.api.server_error_fraction = 0.05;
+        f.api.retry_after_secs = 0;
+    });
+    s.backfill().await;
+    s.sim.update_faults(|f| {
+        f.api.rate_limit_fraction = 0.0;
+        f.api.server_error_fraction = 0.0;
+    });
+    assert!(s.sim.request_stats().count_status(429) > 0, "the storm happened");
+    s.assert_mirror_exact().await;
+}
+
+#[tokio::test]
+async fn two_reconcilers_at_once_run_one_at_a_time() {
+    let s = SimApp::spawn_with(|_| {}, false).await;
+    s.sim.seed(&SeedSpec::small());
+    s.backfill().await;
+    let (p1, p2) = (s.puller(), s.puller());
+    let (a, b) =
+        tokio::join!(stripe_mirror::jobs::reconcile(&p1, true, 300), stripe_mirror::jobs::reconcile(&p2, true, 300));
+    let ran = [a.unwrap().ran, b.unwrap().ran];
+    assert_eq!(ran.iter().filter(|r| **r).count(), 1, "{ran:?}");
+}
