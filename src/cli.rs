@@ -35,6 +35,8 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
+    /// The whole job with no Stripe account: simulator, private Postgres, backfill, live webhooks, comparison.
+    Demo,
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig,
 }
@@ -63,7 +65,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&config);
+    // demo talks to a person: keep the log to warnings unless asked.
+    if matches!(cli.command, Command::Demo) && std::env::var_os("RUST_LOG").is_none() {
+        let mut quiet = config.clone();
+        quiet.log.level = "warn,sqlx=error".into();
+        init_logging(&quiet);
+    } else {
+        init_logging(&config);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -126,6 +135,13 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             summary.print();
             Ok(())
         }
+        Command::Demo => {
+            if crate::demo::run(config).await.map_err(runtime)? {
+                Ok(())
+            } else {
+                Err(runtime(anyhow::anyhow!("the mirror is not equal to the simulator")))
+            }
+        }
         Command::CheckConfig => {
             config.database_url()?;
             config.webhook_secrets()?;
@@ -166,7 +182,7 @@ async fn drain_inbox(ctx: &crate::app::Context, config: &Config) -> Result<(), F
 
 /// Progress per object type: bars on a terminal, a log line per 10,000
 /// objects otherwise (systemd, CI).
-fn progress_reporter() -> std::sync::Arc<dyn Fn(crate::event::Kind, u64) + Send + Sync> {
+pub(crate) fn progress_reporter() -> std::sync::Arc<dyn Fn(crate::event::Kind, u64) + Send + Sync> {
     use std::io::IsTerminal;
     if std::io::stderr().is_terminal() {
         let multi = indicatif::MultiProgress::new();

@@ -26,8 +26,10 @@
 pub mod app;
 pub mod apply;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod event;
 pub mod inbox;
 pub mod inbox_writer;

@@ -5,6 +5,7 @@
 
 mod apply_rules;
 mod crash;
+mod demo;
 mod helpers;
 mod pull;
 mod webhook_input;

@@ -1,0 +1,113 @@
+//! Comparing the mirror with the Stripe simulator, table by table and field
+//! by field: what `demo` prints and what the end-to-end tests assert.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+use sqlx::PgPool;
+use stripe_sim::{Kind, Sim};
+
+/// One table's comparison.
+#[derive(Debug, Default, Clone)]
+pub struct TableDiff {
+    pub table: &'static str,
+    pub sim_live: usize,
+    pub sim_deleted: usize,
+    pub mirror_live: usize,
+    pub mirror_deleted: usize,
+    /// Ids that differ (missing, extra, different data or deleted flag), up to 10.
+    pub mismatches: Vec<String>,
+    pub mismatch_count: usize,
+}
+
+pub const TABLES: [(Kind, &str); 7] = [
+    (Kind::Product, "products"),
+    (Kind::Price, "prices"),
+    (Kind::Customer, "customers"),
+    (Kind::Subscription, "subscriptions"),
+    (Kind::SubscriptionItem, "subscription_items"),
+    (Kind::Invoice, "invoices"),
+    (Kind::InvoiceLineItem, "invoice_line_items"),
+];
+
+/// Compares every table. A live Stripe object must be live in the mirror
+/// with identical JSON; an object Stripe deleted must be deleted in the
+/// mirror or never have been seen; nothing may be live in the mirror that
+/// is not live in Stripe.
+pub async fn compare(pool: &PgPool, schema: &str, sim: &Sim) -> Result<Vec<TableDiff>, sqlx::Error> {
+    let mut out = Vec::new();
+    for (kind, table) in TABLES {
+        let rows: Vec<(String, Value, bool)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT id, data, deleted FROM \"{schema}\".{table}")))
+                .fetch_all(pool)
+                .await?;
+        let mirror: HashMap<String, (Value, bool)> = rows.into_iter().map(|(id, d, del)| (id, (d, del))).collect();
+        let snapshot = sim.snapshot(kind);
+        let mut diff = TableDiff { table, ..TableDiff::default() };
+        let known: HashSet<&str> = snapshot.iter().map(|r| r.id.as_str()).collect();
+        for row in &snapshot {
+            let ok = match (row.deleted, mirror.get(&row.id)) {
+                (true, None) | (true, Some((_, true))) => true,
+                (true, Some((_, false))) => false,
+                (false, Some((data, false))) => *data == row.value(),
+                (false, _) => false,
+            };
+            if row.deleted {
+                diff.sim_deleted += 1;
+            } else {
+                diff.sim_live += 1;
+            }
+            if !ok {
+                diff.note(&row.id);
+            }
+        }
+        for (id, (_, deleted)) in &mirror {
+            if *deleted {
+                diff.mirror_deleted += 1;
+            } else {
+                diff.mirror_live += 1;
+                if !known.contains(id.as_str()) {
+                    diff.note(id);
+                }
+            }
+        }
+        out.push(diff);
+    }
+    Ok(out)
+}
+
+impl TableDiff {
+    fn note(&mut self, id: &str) {
+        self.mismatch_count += 1;
+        if self.mismatches.len() < 10 {
+            self.mismatches.push(id.to_string());
+        }
+    }
+
+    pub fn equal(&self) -> bool {
+        self.mismatch_count == 0
+    }
+}
+
+/// Prints the comparison as a table; returns true when all equal.
+pub fn print(diffs: &[TableDiff]) -> bool {
+    println!(
+        "{:<20} {:>10} {:>10} {:>12} {:>12} {:>10}",
+        "table", "stripe", "mirror", "stripe del.", "mirror del.", "result"
+    );
+    for d in diffs {
+        println!(
+            "{:<20} {:>10} {:>10} {:>12} {:>12} {:>10}",
+            d.table,
+            d.sim_live,
+            d.mirror_live,
+            d.sim_deleted,
+            d.mirror_deleted,
+            if d.equal() { "equal".to_string() } else { format!("{} differ", d.mismatch_count) }
+        );
+        if !d.equal() {
+            println!("    e.g. {}", d.mismatches.join(", "));
+        }
+    }
+    diffs.iter().all(TableDiff::equal)
+}
