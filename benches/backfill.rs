@@ -52,9 +52,10 @@ async fn main() -> anyhow::Result<()> {
         unlimited.1,
         unlimited.0 as f64 / unlimited.1
     );
+    let (limited, _) = backfill(&base, url, 100, Some(30.0)).await?;
+    let rss_mb = peak_rss_kb() / 1024;
     let ceiling = postgres_ceiling(&base, &unlimited.2).await?;
     println!("postgres ceiling (same rows, batched UNNEST upserts, no API): {ceiling:.0} rows/s; backfill wrote {:.0} rows/s = {:.0}% of it", rows as f64 / unlimited.1, 100.0 * rows as f64 / unlimited.1 / ceiling);
-    let (limited, _) = backfill(&base, url, 100, Some(30.0)).await?;
     let pages = limited.0 as f64 / 100.0;
     println!(
         "100 req/s:   {:>9} objects in {:>6.1} s = {:>7.0} objects/s; ~{:.0} requests/s = {:.0}% of the budget",
@@ -64,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
         pages / limited.1,
         pages / limited.1
     );
-    println!("peak RSS of the mirror side: {} MB", peak_rss_kb() / 1024);
+    println!("peak RSS of the mirror side during the backfills: {rss_mb} MB");
     let _ = child.kill();
     Ok(())
 }

@@ -113,29 +113,44 @@ impl Puller {
             if after.as_deref() == Some("done") {
                 continue;
             }
-            loop {
-                let page = self.api.list_page(kind.api_path(), &filters, after.as_deref()).await?;
-                let last = page.data.last().and_then(|o| object_id(o));
-                if mode == Mode::FullSweep {
-                    seen.extend(page.data.iter().filter_map(|o| object_id(o)));
+            // Fetching the next page overlaps writing this one: the API and
+            // Postgres each wait on the other less.
+            let (pages, mut arrived) = tokio::sync::mpsc::channel::<crate::stripe_client::Page>(2);
+            let fetch = async move {
+                loop {
+                    let page = self.api.list_page(kind.api_path(), &filters, after.as_deref()).await?;
+                    let next = page.data.last().and_then(|o| object_id(o)).filter(|_| page.has_more);
+                    if pages.send(page).await.is_err() {
+                        return Ok(()); // the writer stopped; its error is reported
+                    }
+                    match next {
+                        Some(n) => after = Some(n),
+                        None => return Ok::<(), SyncError>(()),
+                    }
                 }
-                let mut tx = self.pool.begin().await?;
-                let c = self.write_page(&mut tx, kind, &page.data, page.date).await?;
-                let next = match (&last, page.has_more) {
-                    (Some(id), true) => Some(id.clone()),
-                    _ => None,
-                };
-                if mode == Mode::Backfill {
-                    set_cursor(&mut tx, &cursor_name, next.as_deref().unwrap_or("done")).await?;
+            };
+            let write = async {
+                let mut written = Counts::default();
+                while let Some(page) = arrived.recv().await {
+                    let next = page.data.last().and_then(|o| object_id(o)).filter(|_| page.has_more);
+                    if mode == Mode::FullSweep {
+                        seen.extend(page.data.iter().filter_map(|o| object_id(o)));
+                    }
+                    let mut tx = self.pool.begin().await?;
+                    let c = self.write_page(&mut tx, kind, &page.data, page.date).await?;
+                    if mode == Mode::Backfill {
+                        set_cursor(&mut tx, &cursor_name, next.as_deref().unwrap_or("done")).await?;
+                    }
+                    tx.commit().await?;
+                    written.add(&c);
+                    progress(counts.fetched + written.fetched);
                 }
-                tx.commit().await?;
-                counts.add(&c);
-                progress(counts.fetched);
-                match next {
-                    Some(n) => after = Some(n),
-                    None => break,
-                }
-            }
+                Ok::<Counts, SyncError>(written)
+            };
+            let (fetched, written) = tokio::join!(fetch, write);
+            let written = written?;
+            fetched?;
+            counts.add(&written);
         }
         if mode == Mode::FullSweep {
             counts.deleted += self.tombstone_unlisted(kind, &seen).await?;
