@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let (url, objects) = line.trim().split_once(' ').ok_or_else(|| anyhow::anyhow!("sim said {line:?}"))?;
     let objects: u64 = objects.parse()?;
     println!(
-        "backfill bench: seed {seed}, {objects} top-level objects + children, {} cores",
+        "backfill bench: seed {seed}, {objects} objects in the account incl. items and lines, {} cores",
         std::thread::available_parallelism()?.get()
     );
 
