@@ -21,16 +21,7 @@ async fn main() -> anyhow::Result<()> {
         return run_sim().await;
     }
     let seed = std::env::var("BACKFILL_BENCH_SEED").unwrap_or_else(|_| "medium".into());
-    let _pg;
-    let base = match std::env::var("DATABASE_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            let pg = stripe_mirror::pglocal::start(true).await?;
-            let u = pg.url.clone();
-            _pg = pg;
-            u
-        }
-    };
+    let (base, _pg) = stripe_mirror::pglocal::from_env_or_start(true).await?;
     let mut child = Command::new(std::env::current_exe()?)
         .env("BACKFILL_BENCH_ROLE", "sim")
         .env("BACKFILL_BENCH_SEED", &seed)
@@ -182,10 +173,5 @@ fn peak_rss_kb() -> u64 {
 }
 
 async fn fresh_db(base: &str) -> anyhow::Result<String> {
-    use sqlx::Connection;
-    let name = format!("bench_{}_{}", std::process::id(), fastrand::u32(..));
-    let mut admin = sqlx::PgConnection::connect(base).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
-    let (prefix, _) = base.rsplit_once('/').ok_or_else(|| anyhow::anyhow!("DATABASE_URL has no database"))?;
-    Ok(format!("{prefix}/{name}"))
+    Ok(stripe_mirror::pglocal::create_database(base, "bench").await?)
 }

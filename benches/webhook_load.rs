@@ -20,16 +20,7 @@ const SECRET: &str = "whsec_bench";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _pg;
-    let base = match std::env::var("DATABASE_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            let pg = stripe_mirror::pglocal::start(true).await?;
-            let u = pg.url.clone();
-            _pg = pg;
-            u
-        }
-    };
+    let (base, _pg) = stripe_mirror::pglocal::from_env_or_start(true).await?;
     let events: usize = std::env::var("WEBHOOK_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     println!("webhook_load: {events} events per run, {} cores", std::thread::available_parallelism()?.get());
     println!(
@@ -181,10 +172,5 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 async fn fresh_db(base: &str) -> anyhow::Result<String> {
-    use sqlx::Connection;
-    let name = format!("bench_{}_{}", std::process::id(), fastrand::u32(..));
-    let mut admin = sqlx::PgConnection::connect(base).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
-    let (prefix, _) = base.rsplit_once('/').ok_or_else(|| anyhow::anyhow!("DATABASE_URL has no database"))?;
-    Ok(format!("{prefix}/{name}"))
+    Ok(stripe_mirror::pglocal::create_database(base, "bench").await?)
 }

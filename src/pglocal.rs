@@ -131,3 +131,30 @@ pub async fn start(durable: bool) -> Result<LocalPostgres, PgLocalError> {
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
+
+/// `DATABASE_URL` when set, else a private cluster; keep the returned guard
+/// alive as long as the cluster is needed.
+pub async fn from_env_or_start(durable: bool) -> Result<(String, Option<LocalPostgres>), PgLocalError> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Ok((url, None)),
+        _ => {
+            let pg = start(durable).await?;
+            Ok((pg.url.clone(), Some(pg)))
+        }
+    }
+}
+
+/// Creates a new, empty database on the server `base` points at (tests and
+/// benchmarks give each run its own); returns its URL.
+pub async fn create_database(base: &str, prefix: &str) -> Result<String, sqlx::Error> {
+    use sqlx::Connection;
+    let name = format!("{prefix}_{}_{}", std::process::id(), fastrand::u32(..));
+    let mut admin = sqlx::PgConnection::connect(base).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+    let (path, query) = match base.split_once('?') {
+        Some((p, q)) => (p, format!("?{q}")),
+        None => (base, String::new()),
+    };
+    let prefix_url = path.rsplit_once('/').map_or(path, |(p, _)| p);
+    Ok(format!("{prefix_url}/{name}{query}"))
+}

@@ -2,11 +2,10 @@
 //! helper per thing a test does (sign and post an event, wait for the inbox
 //! to drain, read a row).
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use sqlx::{PgPool, Row};
 use stripe_mirror::app::{self, Running};
 use stripe_mirror::config::Config;
 use stripe_mirror::pglocal::{self, LocalPostgres};
@@ -15,19 +14,12 @@ use tokio::sync::OnceCell;
 pub const SECRET: &str = "whsec_test_secret";
 
 static SERVER: OnceCell<(String, Option<LocalPostgres>)> = OnceCell::const_new();
-static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
 /// URL of the server every test database lives on.
 async fn server_url() -> String {
     let (url, _) = SERVER
         .get_or_init(|| async {
-            match std::env::var("DATABASE_URL") {
-                Ok(url) if !url.is_empty() => (url, None),
-                _ => {
-                    let pg = pglocal::start(false).await.expect("start a throwaway Postgres (or set DATABASE_URL)");
-                    (pg.url.clone(), Some(pg))
-                }
-            }
+            pglocal::from_env_or_start(false).await.expect("start a throwaway Postgres (or set DATABASE_URL)")
         })
         .await;
     url.clone()
@@ -35,13 +27,7 @@ async fn server_url() -> String {
 
 /// A new empty database; its URL.
 pub async fn fresh_database() -> String {
-    let base = server_url().await;
-    let name = format!("it_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
-    let mut admin = PgConnection::connect(&base).await.expect("connect to the test server");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.expect("create db");
-    let (prefix, _) = base.rsplit_once('/').expect("URL has a database part");
-    let rest = base.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
-    format!("{prefix}/{name}{rest}")
+    pglocal::create_database(&server_url().await, "it").await.expect("create a test database")
 }
 
 pub fn test_config(database_url: &str) -> Config {
@@ -231,50 +217,13 @@ impl SimApp {
         s
     }
 
-    /// The mirror equals the simulator: every live object present with the
-    /// same JSON and not deleted; every object the simulator deleted is
-    /// deleted or was never seen; nothing live in the mirror that is not
-    /// live in the simulator. Returns the number of rows compared.
+    /// The mirror equals the simulator, table by table and field by field
+    /// (the rule is `stripe_mirror::compare`'s). Returns the rows compared.
     pub async fn assert_mirror_exact(&self) -> usize {
-        use stripe_sim::Kind as K;
-        let tables = [
-            (K::Product, "products"),
-            (K::Price, "prices"),
-            (K::Customer, "customers"),
-            (K::Subscription, "subscriptions"),
-            (K::SubscriptionItem, "subscription_items"),
-            (K::Invoice, "invoices"),
-            (K::InvoiceLineItem, "invoice_line_items"),
-        ];
-        let mut compared = 0;
-        for (kind, table) in tables {
-            let rows: Vec<(String, Value, bool)> =
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT id, data, deleted FROM stripe.{table}")))
-                    .fetch_all(&self.app.pool)
-                    .await
-                    .expect("read table");
-            let mirror: std::collections::HashMap<String, (Value, bool)> =
-                rows.into_iter().map(|(id, d, del)| (id, (d, del))).collect();
-            let snapshot = self.sim.snapshot(kind);
-            let live: std::collections::HashSet<&str> =
-                snapshot.iter().filter(|r| !r.deleted).map(|r| r.id.as_str()).collect();
-            for row in &snapshot {
-                let got = mirror.get(&row.id);
-                if row.deleted {
-                    if let Some((_, deleted)) = got {
-                        assert!(*deleted, "{table} {}: deleted in Stripe, live in the mirror", row.id);
-                    }
-                } else {
-                    let (data, deleted) = got.unwrap_or_else(|| panic!("{table} {}: missing from the mirror", row.id));
-                    assert!(!deleted, "{table} {}: live in Stripe, deleted in the mirror", row.id);
-                    assert_eq!(data, &row.value(), "{table} {}: data differs", row.id);
-                }
-                compared += 1;
-            }
-            for (id, (_, deleted)) in &mirror {
-                assert!(*deleted || live.contains(id.as_str()), "{table} {id}: live in the mirror, not in Stripe");
-            }
+        let diffs = stripe_mirror::compare::compare(&self.app.pool, "stripe", &self.sim).await.expect("compare");
+        for d in &diffs {
+            assert!(d.equal(), "{}: {} rows differ, e.g. {:?}", d.table, d.mismatch_count, d.mismatches);
         }
-        compared
+        diffs.iter().map(|d| d.sim_live + d.sim_deleted).sum()
     }
 }
