@@ -199,9 +199,8 @@ impl Config {
     /// Parses TOML text; an unknown or mistyped key is an error naming it.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| {
-            let message = e.message().to_string();
-            let key = message.split('`').nth(1).map(str::to_string).unwrap_or_else(|| "config.toml".into());
-            ConfigError::new(key, message)
+            let key = e.span().and_then(|span| key_at(text, span.start)).unwrap_or_else(|| "config.toml".into());
+            ConfigError::new(key, e.message().to_string())
         })
     }
 
@@ -312,6 +311,24 @@ impl Config {
     }
 }
 
+/// The dotted key (`section.name`) on the line holding byte `pos`.
+fn key_at(text: &str, pos: usize) -> Option<String> {
+    let before = text.get(..pos)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(line_start..)?.lines().next()?;
+    let name = line.split('=').next()?.trim().trim_matches('"');
+    let section = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').to_string());
+    Some(match section {
+        Some(s) if !name.starts_with('[') => format!("{s}.{name}"),
+        _ => name.to_string(),
+    })
+}
+
 fn split_secrets(text: &str) -> Vec<SecretString> {
     text.split([',', '\n'])
         .map(str::trim)
@@ -345,7 +362,9 @@ mod tests {
     #[test]
     fn unknown_key_is_named() {
         let err = Config::parse("[webhook]\nlisten_addr = \"x\"\n").unwrap_err();
-        assert_eq!(err.key, "listen_addr");
+        assert_eq!(err.key, "webhook.listen_addr");
+        let err = Config::parse("[database]\nschema = \"s\"\n[webhook]\ntolerance_secs = \"five\"\n").unwrap_err();
+        assert_eq!(err.key, "webhook.tolerance_secs");
     }
 
     #[test]

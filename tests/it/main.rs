@@ -4,6 +4,7 @@
 //! must talk to Stripe.
 
 mod apply_rules;
+mod cli;
 mod crash;
 mod demo;
 mod helpers;
