@@ -129,13 +129,14 @@ async fn postgres_ceiling(base: &str, source_db: &str) -> anyhow::Result<f64> {
                 .iter()
                 .zip(raw)
                 .map(|(r, d)| stripe_mirror::store::Row {
+                    version: stripe_mirror::store::Version::as_of(1),
                     id: &r.0,
                     data: d,
                     parent: table.parent_column().map(|_| r.2.as_str()),
                 })
                 .collect();
             let mut conn = tpool.acquire().await?;
-            store.upsert(&mut conn, table, &batch, stripe_mirror::store::Version::as_of(1)).await?;
+            store.upsert(&mut conn, table, &batch).await?;
         }
         elapsed += start.elapsed().as_secs_f64();
         total += rows.len();

@@ -79,8 +79,7 @@ impl Mirror {
         self.api.as_deref().ok_or(WriteError::NoApi(why))
     }
 
-    /// Writes objects of one kind known as of `version`. Ties (same second,
-    /// different data) are settled by retrieving the object: its answer wins.
+    /// Writes objects of one kind, all known as of `version` (a list page).
     pub async fn write_objects(
         &self,
         conn: &mut PgConnection,
@@ -88,7 +87,20 @@ impl Mirror {
         objects: &[Box<RawValue>],
         version: Version,
     ) -> Result<Upserted, WriteError> {
-        let mut out = self.write_batch(conn, kind, objects, version).await?;
+        let items: Vec<(&RawValue, Version)> = objects.iter().map(|o| (&**o, version)).collect();
+        self.write_versioned(conn, kind, &items).await
+    }
+
+    /// Writes objects of one kind, each with its own version (a batch of
+    /// events). Ties (same second, different data) are settled by retrieving
+    /// the object: its answer wins.
+    pub async fn write_versioned(
+        &self,
+        conn: &mut PgConnection,
+        kind: Kind,
+        items: &[(&RawValue, Version)],
+    ) -> Result<Upserted, WriteError> {
+        let mut out = self.write_batch(conn, kind, items).await?;
         for (id, seen) in std::mem::take(&mut out.tied) {
             match self.refetch(conn, kind, &id, Some(seen)).await? {
                 Refetched::Written(r) if !r.stale.is_empty() || !r.tied.is_empty() => out.stale.push(id),
@@ -111,7 +123,7 @@ impl Mirror {
         let path = format!("{}/{}", kind.api_path(), id);
         match self.api("retrieve")?.retrieve(&path).await? {
             Some((raw, date)) if !is_deleted_stub(&raw) => {
-                let r = self.write_batch(conn, kind, &[raw], Version::fetched(date, seen)).await?;
+                let r = self.write_batch(conn, kind, &[(&*raw, Version::fetched(date, seen))]).await?;
                 Ok(Refetched::Written(r))
             }
             Some((raw, date)) => {
@@ -147,23 +159,24 @@ impl Mirror {
         &self,
         conn: &mut PgConnection,
         kind: Kind,
-        objects: &[Box<RawValue>],
-        version: Version,
+        items: &[(&RawValue, Version)],
     ) -> Result<Upserted, WriteError> {
         // A page can't name one id twice, but a caller's batch might: keep the last.
-        let mut ids: Vec<(String, &RawValue)> = Vec::with_capacity(objects.len());
-        for raw in objects {
+        let mut parents: Vec<(String, &RawValue, Version)> = Vec::with_capacity(items.len());
+        for (raw, version) in items {
             if let Some(id) = object_id(raw) {
-                ids.retain(|(other, _)| *other != id);
-                ids.push((id, raw));
+                parents.retain(|(other, _, _)| *other != id);
+                parents.push((id, raw, *version));
             }
         }
-        let rows: Vec<Row> = ids.iter().map(|(id, raw)| Row { id, data: raw, parent: None }).collect();
-        let out = self.store.upsert(conn, table_of(kind), &rows, version).await?;
+        let rows: Vec<Row> =
+            parents.iter().map(|(id, raw, version)| Row { id, data: raw, parent: None, version: *version }).collect();
+        let out = self.store.upsert(conn, table_of(kind), &rows).await?;
         if let Some(child) = child_table(kind) {
             let written: std::collections::HashSet<&String> = out.written().collect();
-            let parents: Vec<&(String, &RawValue)> = ids.iter().filter(|(id, _)| written.contains(id)).collect();
-            self.write_children(conn, kind, child, &parents, version).await?;
+            let parents: Vec<&(String, &RawValue, Version)> =
+                parents.iter().filter(|(id, _, _)| written.contains(id)).collect();
+            self.write_children(conn, kind, child, &parents).await?;
         }
         Ok(out)
     }
@@ -173,12 +186,11 @@ impl Mirror {
         conn: &mut PgConnection,
         kind: Kind,
         child: Table,
-        parents: &[&(String, &RawValue)],
-        version: Version,
+        parents: &[&(String, &RawValue, Version)],
     ) -> Result<(), WriteError> {
-        let mut children: Vec<(String, Box<RawValue>, &str)> = Vec::new();
-        let mut complete: Vec<&str> = Vec::new();
-        for (parent_id, raw) in parents {
+        let mut children: Vec<(String, Box<RawValue>, &str, Version)> = Vec::new();
+        let mut complete: Vec<(&str, i64)> = Vec::new();
+        for (parent_id, raw, version) in parents {
             let Ok(parent) = serde_json::from_str::<Parent>(raw.get()) else { continue };
             let Some(list) = (match kind {
                 Kind::Subscription => parent.items,
@@ -198,24 +210,24 @@ impl Mirror {
             } else {
                 list.data
             };
+            // The parent passed the ordering rule at this version, so its
+            // children replace anything stored at or below it.
+            let child_version = Version { at: version.at, supersedes: version.at.max(version.supersedes) };
             for item in data {
                 if let Some(id) = object_id(&item) {
-                    children.push((id, item, parent_id.as_str()));
+                    children.push((id, item, parent_id.as_str(), child_version));
                 }
             }
-            complete.push(parent_id.as_str());
+            complete.push((parent_id.as_str(), version.at));
         }
-        children.dedup_by(|a, b| a.0 == b.0);
-        let rows: Vec<Row> = children.iter().map(|(id, d, p)| Row { id, data: d, parent: Some(p) }).collect();
-        // The parent passed the ordering rule at this version, so its children
-        // replace anything stored at or below it.
-        let child_version = Version { at: version.at, supersedes: version.at.max(version.supersedes) };
+        let rows: Vec<Row> =
+            children.iter().map(|(id, d, p, v)| Row { id, data: d, parent: Some(p), version: *v }).collect();
         for chunk in rows.chunks(1000) {
-            self.store.upsert(conn, child, chunk, child_version).await?;
+            self.store.upsert(conn, child, chunk).await?;
         }
-        for parent in complete {
+        for (parent, at) in complete {
             let keep: Vec<&str> = children.iter().filter(|c| c.2 == parent).map(|c| c.0.as_str()).collect();
-            self.store.delete_children_except(conn, child, parent, &keep, version.at).await?;
+            self.store.delete_children_except(conn, child, parent, &keep, at).await?;
         }
         Ok(())
     }

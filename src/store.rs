@@ -81,12 +81,13 @@ impl Version {
     }
 }
 
-/// One object to write: its id, its JSON exactly as Stripe sent it, and for
-/// child tables the parent's id.
+/// One object to write: its id, its JSON exactly as Stripe sent it, for
+/// child tables the parent's id, and the version of this state.
 pub struct Row<'a> {
     pub id: &'a str,
     pub data: &'a RawValue,
     pub parent: Option<&'a str>,
+    pub version: Version,
 }
 
 /// What an upsert did, row by row.
@@ -138,14 +139,9 @@ impl Store {
         &self.sql[table as usize]
     }
 
-    /// Writes `rows` into `table` under the ordering rule, in one statement.
-    pub async fn upsert(
-        &self,
-        conn: &mut PgConnection,
-        table: Table,
-        rows: &[Row<'_>],
-        version: Version,
-    ) -> Result<Upserted, sqlx::Error> {
+    /// Writes `rows` into `table` under the ordering rule, in one statement;
+    /// each row carries its own version.
+    pub async fn upsert(&self, conn: &mut PgConnection, table: Table, rows: &[Row<'_>]) -> Result<Upserted, sqlx::Error> {
         let mut out = Upserted::default();
         if rows.is_empty() {
             return Ok(out);
@@ -153,12 +149,14 @@ impl Store {
         let ids: Vec<&str> = rows.iter().map(|r| r.id).collect();
         let data: Vec<&str> = rows.iter().map(|r| r.data.get()).collect();
         let parents: Vec<Option<&str>> = rows.iter().map(|r| r.parent).collect();
+        let ats: Vec<i64> = rows.iter().map(|r| r.version.at).collect();
+        let supersedes: Vec<i64> = rows.iter().map(|r| r.version.supersedes).collect();
         let written = sqlx::query(AssertSqlSafe(self.sql(table).upsert.as_str()))
             .bind(&ids)
             .bind(&data)
             .bind(&parents)
-            .bind(version.at)
-            .bind(version.supersedes)
+            .bind(&ats)
+            .bind(&supersedes)
             .fetch_all(&mut *conn)
             .await?;
         let mut seen = std::collections::HashSet::with_capacity(written.len());
@@ -173,6 +171,7 @@ impl Store {
                 (false, false) => out.updated.push(id),
             }
         }
+        let at_of: std::collections::HashMap<&str, i64> = rows.iter().map(|r| (r.id, r.version.at)).collect();
         let (skip_ids, skip_data): (Vec<&str>, Vec<&str>) =
             ids.iter().zip(&data).filter(|(id, _)| !seen.contains(**id)).map(|(i, d)| (*i, *d)).unzip();
         if skip_ids.is_empty() {
@@ -190,7 +189,7 @@ impl Store {
             let same: bool = row.try_get(3)?;
             if deleted {
                 out.deleted.push(id);
-            } else if stored_version == version.at && !same {
+            } else if Some(&stored_version) == at_of.get(id.as_str()) && !same {
                 out.tied.push((id, stored_version));
             } else if same {
                 out.unchanged.push(id);
@@ -266,14 +265,16 @@ impl TableSql {
         // `old` is read before the insert in the same snapshot, so it tells
         // inserted from updated and whether the data actually changed.
         let upsert = format!(
-            "WITH i AS (SELECT * FROM UNNEST($1::text[], $2::jsonb[], $3::text[]) AS i(id, data, parent)),
+            "WITH i AS (SELECT * FROM UNNEST($1::text[], $2::jsonb[], $3::text[], $4::int8[], $5::int8[])
+                        AS i(id, data, parent, at, supersedes)),
              old AS (SELECT s.id, s.data FROM {t} s JOIN i USING (id)),
              up AS (
                INSERT INTO {t} AS s (id, data, version, synced_at{pcol})
-               SELECT i.id, i.data, $4, now(){pval} FROM i
+               SELECT i.id, i.data, i.at, now(){pval} FROM i
                ON CONFLICT (id) DO UPDATE
                  SET data = excluded.data, version = GREATEST(s.version, excluded.version), synced_at = now(){pset}
-                 WHERE NOT s.deleted AND (s.version < excluded.version OR s.version <= $5)
+                 WHERE NOT s.deleted AND (s.version < excluded.version
+                   OR s.version <= (SELECT i.supersedes FROM i WHERE i.id = s.id))
                RETURNING s.id, s.data)
              SELECT up.id, old.id IS NULL, old.data IS NOT DISTINCT FROM up.data FROM up LEFT JOIN old USING (id)"
         );
