@@ -66,6 +66,65 @@ struct ObjectHead<'a> {
     object: Option<&'a str>,
 }
 
+/// An event that only upserts its object, with the object: such events of
+/// one kind can be written together ([`apply_upserts`]).
+pub fn batchable(ev: &InboxEvent) -> Option<(Kind, String, &RawValue)> {
+    let Action::Upsert(kind) = classify(&ev.event_type) else { return None };
+    let payload: Payload = serde_json::from_str(&ev.payload).ok()?;
+    let head: ObjectHead = serde_json::from_str(payload.data.object.get()).ok()?;
+    (head.object == Some(kind.object_name())).then_some(())?;
+    Some((kind, head.id?, payload.data.object))
+}
+
+/// Applies several upsert events of one kind with one write. Returns an
+/// outcome per event, or `None` for an event that must go through [`apply`]
+/// alone (a second event for the same object in the same second: only the
+/// API can order those).
+pub async fn apply_upserts(
+    conn: &mut PgConnection,
+    mirror: &Mirror,
+    kind: Kind,
+    events: &[(&InboxEvent, String, &RawValue)],
+) -> Result<Vec<Option<Outcome>>, WriteError> {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
+    // Newest event per object wins the batch; older ones are stale already.
+    let mut newest: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, (ev, id, _)) in events.iter().enumerate() {
+        match newest.get(id.as_str()).copied() {
+            None => {
+                newest.insert(id, i);
+            }
+            Some(j) if events[j].0.created < ev.created => {
+                outcomes[j] = Some(Outcome::Stale("older than stored"));
+                newest.insert(id, i);
+            }
+            Some(j) if events[j].0.created > ev.created => outcomes[i] = Some(Outcome::Stale("older than stored")),
+            Some(_) => {} // same second: left for `apply`, after this batch
+        }
+    }
+    let chosen: Vec<usize> = {
+        let mut v: Vec<usize> = newest.values().copied().collect();
+        v.sort_unstable();
+        v
+    };
+    let items: Vec<(&RawValue, Version)> =
+        chosen.iter().map(|&i| (events[i].2, Version::as_of(events[i].0.created))).collect();
+    let r = mirror.write_versioned(conn, kind, &items).await?;
+    let by_id = |list: &Vec<String>, outcome: Outcome, out: &mut Vec<Option<Outcome>>| {
+        for id in list {
+            if let Some(&i) = newest.get(id.as_str()) {
+                out[i] = Some(outcome);
+            }
+        }
+    };
+    by_id(&r.inserted, Outcome::Applied("written"), &mut outcomes);
+    by_id(&r.updated, Outcome::Applied("written"), &mut outcomes);
+    by_id(&r.unchanged, Outcome::Applied("same data"), &mut outcomes);
+    by_id(&r.deleted, Outcome::Stale("object is deleted"), &mut outcomes);
+    by_id(&r.stale, Outcome::Stale("older than stored"), &mut outcomes);
+    Ok(outcomes)
+}
+
 pub async fn apply(conn: &mut PgConnection, mirror: &Mirror, ev: &InboxEvent) -> Result<Outcome, WriteError> {
     let action = classify(&ev.event_type);
     if let Action::Ignore(why) = action {

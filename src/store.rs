@@ -141,7 +141,12 @@ impl Store {
 
     /// Writes `rows` into `table` under the ordering rule, in one statement;
     /// each row carries its own version.
-    pub async fn upsert(&self, conn: &mut PgConnection, table: Table, rows: &[Row<'_>]) -> Result<Upserted, sqlx::Error> {
+    pub async fn upsert(
+        &self,
+        conn: &mut PgConnection,
+        table: Table,
+        rows: &[Row<'_>],
+    ) -> Result<Upserted, sqlx::Error> {
         let mut out = Upserted::default();
         if rows.is_empty() {
             return Ok(out);

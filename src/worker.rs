@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apply::{apply, InboxEvent, Outcome};
 use crate::config::ApplyConfig;
+use crate::event::Kind;
 use crate::inbox;
 use crate::metrics::Metrics;
 use crate::mirror::Mirror;
@@ -60,10 +61,41 @@ impl Worker {
             tx.commit().await?;
             return Ok(0);
         }
-        let mut done = Vec::with_capacity(events.len());
-        for ev in &events {
+        // Upserts of one kind are written together; the rest one by one after.
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
+        let mut groups: std::collections::HashMap<Kind, Vec<usize>> = std::collections::HashMap::new();
+        let mut batched = Vec::with_capacity(events.len());
+        for (i, ev) in events.iter().enumerate() {
+            let b = crate::apply::batchable(ev);
+            if let Some((kind, _, _)) = &b {
+                groups.entry(*kind).or_default().push(i);
+            }
+            batched.push(b);
+        }
+        for (kind, idxs) in &groups {
+            let items: Vec<_> = idxs
+                .iter()
+                .filter_map(|&i| batched[i].as_ref().map(|(_, id, o)| (&events[i], id.clone(), *o)))
+                .collect();
+            match crate::apply::apply_upserts(&mut tx, &self.mirror, *kind, &items).await {
+                Ok(list) => {
+                    for (&i, outcome) in idxs.iter().zip(list) {
+                        outcomes[i] = outcome;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "batch write failed; redoing the batch one by one");
+                    tx.rollback().await?;
+                    return self.pass_one_by_one().await;
+                }
+            }
+        }
+        for (i, ev) in events.iter().enumerate() {
+            if outcomes[i].is_some() {
+                continue;
+            }
             match apply(&mut tx, &self.mirror, ev).await {
-                Ok(outcome) => done.push((ev.id.as_str(), outcome)),
+                Ok(outcome) => outcomes[i] = Some(outcome),
                 Err(e) => {
                     tracing::debug!(event = %ev.id, error = %e, "batch has a failing event; redoing it one by one");
                     tx.rollback().await?;
@@ -71,10 +103,14 @@ impl Worker {
                 }
             }
         }
+        let done: Vec<(&str, Outcome)> =
+            events.iter().zip(&outcomes).filter_map(|(ev, o)| o.map(|o| (ev.id.as_str(), o))).collect();
         inbox::finish(&mut tx, &done).await?;
         tx.commit().await?;
-        for (ev, (_, outcome)) in events.iter().zip(&done) {
-            self.record(ev, *outcome);
+        for (ev, outcome) in events.iter().zip(&outcomes) {
+            if let Some(o) = outcome {
+                self.record(ev, *o);
+            }
         }
         Ok(events.len())
     }

@@ -228,3 +228,24 @@ async fn readers_are_notified_after_commit() {
     assert_eq!(seen[0], json!({"table": "customers", "id": "cus_n", "op": "insert"}));
     assert_eq!(seen[1], json!({"table": "customers", "id": "cus_n", "op": "delete"}));
 }
+
+#[tokio::test]
+async fn a_batch_with_several_events_for_one_object_keeps_the_newest() {
+    let app = TestApp::spawn().await;
+    let evs: Vec<(String, serde_json::Value)> = [("evt_b1", 100, "A"), ("evt_b3", 300, "C"), ("evt_b2", 200, "B")]
+        .iter()
+        .map(|(id, t, name)| (id.to_string(), event(id, "customer.updated", *t, customer("cus_batch", name))))
+        .collect();
+    let bodies: Vec<String> = evs.iter().map(|(_, e)| e.to_string()).collect();
+    let envs: Vec<stripe_mirror::event::Envelope> =
+        bodies.iter().map(|b| stripe_mirror::event::Envelope::parse(b.as_bytes()).unwrap()).collect();
+    let rows: Vec<(&stripe_mirror::event::Envelope, &str)> =
+        envs.iter().zip(&bodies).map(|(e, b)| (e, b.as_str())).collect();
+    // One commit, so the workers claim all three in one batch.
+    stripe_mirror::inbox::insert_many(&app.pool, &rows, "webhook").await.unwrap();
+    app.drained().await;
+    assert_eq!(app.row("customers", "cus_batch").await.unwrap().0["name"], "C");
+    assert_eq!(app.event_status("evt_b3").await, "applied");
+    assert_eq!(app.event_status("evt_b1").await, "stale");
+    assert_eq!(app.event_status("evt_b2").await, "stale");
+}
