@@ -1,9 +1,11 @@
 //! Apply workers: drain the inbox. Each pass claims a batch of due events
 //! (`FOR UPDATE SKIP LOCKED`, so several workers and several daemons share
-//! one inbox without applying an event twice), applies each in its own
-//! savepoint — a failing event is rolled back alone and retried later with
-//! backoff, parked as `failed` after `max_attempts` — and commits the batch
-//! once, so a burst costs one commit per batch rather than one per event.
+//! one inbox without applying an event twice), writes the batch's upserts of
+//! each kind with one statement, applies the other events one by one, and
+//! commits once: a burst costs a few statements and one commit per batch.
+//! If anything fails, the batch is redone with a savepoint per event, so a
+//! failing event is rolled back alone and retried later with backoff (parked
+//! as `failed` after `max_attempts`) while the rest is applied.
 
 use std::sync::Arc;
 use std::time::Duration;
