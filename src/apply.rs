@@ -164,7 +164,7 @@ pub async fn apply(conn: &mut PgConnection, mirror: &Mirror, ev: &InboxEvent) ->
             Ok(if newly { Outcome::Applied("deleted") } else { Outcome::Stale("already deleted") })
         }
         Action::PlanTwin => plan_twin(conn, mirror, ev, &id).await,
-        Action::Ignore(_) => unreachable!("handled above"),
+        Action::Ignore(why) => Ok(Outcome::Ignored(why)),
     }
 }
 
