@@ -182,3 +182,14 @@ async fn two_reconcilers_at_once_run_one_at_a_time() {
     let ran = [a.unwrap().ran, b.unwrap().ran];
     assert_eq!(ran.iter().filter(|r| **r).count(), 1, "{ran:?}");
 }
+
+#[tokio::test]
+async fn backfill_retries_through_a_window_of_timeouts() {
+    let s = SimApp::spawn_with(|c| c.stripe.timeout_secs = 1, false).await;
+    s.sim.seed(&SeedSpec::small());
+    s.sim.update_faults(|f| f.api.hang_for(std::time::Duration::from_millis(2500)));
+    let started = std::time::Instant::now();
+    s.backfill().await;
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2), "the hang window was waited out");
+    s.assert_mirror_exact().await;
+}
