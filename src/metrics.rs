@@ -53,12 +53,6 @@ impl Metrics {
         self.add("stripe_mirror_reconcile_runs_total", format!("kind=\"{kind}\",status=\"{status}\""), 1);
     }
 
-    /// A counter's current value (tests and `status`).
-    pub fn get(&self, name: &str, labels: &str) -> u64 {
-        let map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        map.iter().filter(|((n, l), _)| *n == name && l == labels).map(|(_, v)| *v).sum()
-    }
-
     /// Renders every counter, then `extra` gauges (name, help, value).
     pub fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
         let map = self.counters.lock().unwrap_or_else(|e| e.into_inner()).clone();

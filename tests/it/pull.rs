@@ -193,3 +193,29 @@ async fn backfill_retries_through_a_window_of_timeouts() {
     assert!(started.elapsed() >= std::time::Duration::from_secs(2), "the hang window was waited out");
     s.assert_mirror_exact().await;
 }
+
+#[tokio::test]
+async fn plan_events_never_replace_a_price_and_fetch_it_when_the_twin_is_missing() {
+    let s = SimApp::spawn_with(|_| {}, false).await;
+    let product = s.sim.create_product(ProductParams::named("Plan test")).unwrap();
+    let price = s.sim.create_price(PriceParams::monthly(product["id"].as_str().unwrap(), 500)).unwrap();
+    let id = price["id"].as_str().unwrap().to_string();
+    s.sim.update(Kind::Price, &id, json!({"nickname": "Monthly"})).unwrap();
+    let events = s.sim.events(); // newest first
+    let find = |t: &str| events.iter().find(|e| e["type"] == t).cloned().unwrap_or_else(|| panic!("no {t}"));
+    // price.created was dropped: plan.created alone makes the daemon retrieve the price.
+    s.app.post_event(&find("plan.created")).await;
+    s.app.drained().await;
+    let (data, _) = s.app.row("prices", &id).await.unwrap();
+    assert_eq!(data["object"], "price");
+    assert_eq!(data, s.sim.retrieve(Kind::Price, &id).unwrap(), "the retrieved price, not the plan");
+    // With its twin present, a plan event is recorded as ignored.
+    let twin = find("price.updated");
+    s.app.post_event(&twin).await;
+    s.app.drained().await;
+    let plan_updated = find("plan.updated");
+    s.app.post_event(&plan_updated).await;
+    s.app.drained().await;
+    assert_eq!(s.app.event_status(plan_updated["id"].as_str().unwrap()).await, "ignored");
+    assert_eq!(s.app.row("prices", &id).await.unwrap().0["object"], "price");
+}
