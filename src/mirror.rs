@@ -162,11 +162,16 @@ impl Mirror {
         items: &[(&RawValue, Version)],
     ) -> Result<Upserted, WriteError> {
         // A page can't name one id twice, but a caller's batch might: keep the last.
+        let mut position: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         let mut parents: Vec<(String, &RawValue, Version)> = Vec::with_capacity(items.len());
         for (raw, version) in items {
-            if let Some(id) = object_id(raw) {
-                parents.retain(|(other, _, _)| *other != id);
-                parents.push((id, raw, *version));
+            let Some(id) = object_id(raw) else { continue };
+            match position.get(&id) {
+                Some(&i) => parents[i] = (id, raw, *version),
+                None => {
+                    position.insert(id.clone(), parents.len());
+                    parents.push((id, raw, *version));
+                }
             }
         }
         let rows: Vec<Row> =
@@ -225,9 +230,13 @@ impl Mirror {
         for chunk in rows.chunks(1000) {
             self.store.upsert(conn, child, chunk).await?;
         }
+        let mut kept: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
+        for (id, _, parent, _) in &children {
+            kept.entry(parent).or_default().push(id.as_str());
+        }
         for (parent, at) in complete {
-            let keep: Vec<&str> = children.iter().filter(|c| c.2 == parent).map(|c| c.0.as_str()).collect();
-            self.store.delete_children_except(conn, child, parent, &keep, at).await?;
+            let keep = kept.get(parent).map_or(&[][..], Vec::as_slice);
+            self.store.delete_children_except(conn, child, parent, keep, at).await?;
         }
         Ok(())
     }
