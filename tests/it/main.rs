@@ -6,6 +6,7 @@
 mod apply_rules;
 mod cli;
 mod crash;
+mod daemon;
 mod demo;
 mod helpers;
 mod pull;
