@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio::sync::Notify;
@@ -14,6 +15,7 @@ use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::mirror::Mirror;
 use crate::server::{self, AppState};
+use crate::service::Heartbeat;
 use crate::store::Store;
 use crate::stripe_client::{ApiError, StripeClient};
 use crate::worker::Worker;
@@ -57,20 +59,45 @@ impl Context {
 /// A running daemon.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The metrics listener's address, when it has its own.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Cancel to begin shutdown: webhooks get 503, workers and the scheduler
+    /// stop after what they are doing; then the listeners close.
     pub shutdown: CancellationToken,
     pub context: Context,
-    tasks: JoinSet<()>,
+    /// Apply workers, the scheduler, the watchdog.
+    background: JoinSet<()>,
+    /// Listeners and the inbox writers that answer their requests.
+    http: JoinSet<()>,
+    http_stop: CancellationToken,
+    stop_timeout: Duration,
 }
 
 impl Running {
-    /// Waits until every task has stopped (after `shutdown` is cancelled).
-    pub async fn join(mut self) {
-        while self.tasks.join_next().await.is_some() {}
+    /// Waits for `shutdown`, then drains in order: the workers finish their
+    /// transactions and the scheduler its page, while the listener answers
+    /// 503; then the listener finishes the requests in flight and closes.
+    /// Returns false when that took longer than `service.shutdown_timeout_secs`
+    /// and the rest was abandoned (the inbox keeps what was acknowledged).
+    pub async fn join(mut self) -> bool {
+        self.shutdown.cancelled().await;
+        let drain = async {
+            while self.background.join_next().await.is_some() {}
+            self.http_stop.cancel();
+            while self.http.join_next().await.is_some() {}
+        };
+        let drained = tokio::time::timeout(self.stop_timeout, drain).await.is_ok();
+        if !drained {
+            tracing::warn!(timeout_s = self.stop_timeout.as_secs(), "shutdown timed out; abandoning the rest");
+            self.background.abort_all();
+            self.http.abort_all();
+        }
+        drained
     }
 
-    pub async fn stop(self) {
+    pub async fn stop(self) -> bool {
         self.shutdown.cancel();
-        self.join().await;
+        self.join().await
     }
 }
 
@@ -78,13 +105,21 @@ impl Running {
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let secrets = Arc::new(config.webhook_secrets()?.to_vec());
     let addr = config.listen_addr()?;
+    let metrics_addr = config.metrics_addr()?;
     let context = Context::connect(config).await?;
     crate::db::migrate(&context.pool, &config.database.schema).await?;
     let listener = server::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+    let metrics_listener = match metrics_addr {
+        Some(a) => Some(server::bind(a).await.map_err(|source| StartError::Bind { addr: a, source })?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let shutdown = CancellationToken::new();
+    let http_stop = CancellationToken::new();
     let wake = Arc::new(Notify::new());
-    let mut tasks = JoinSet::new();
+    let mut background = JoinSet::new();
+    let mut heartbeats = Vec::new();
     for _ in 0..config.apply.workers {
         let worker = Worker {
             pool: context.pool.clone(),
@@ -92,10 +127,32 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             config: config.apply.clone(),
             metrics: context.metrics.clone(),
             wake: wake.clone(),
+            heartbeat: Heartbeat::default(),
         };
-        tasks.spawn(worker.run(shutdown.clone()));
+        heartbeats.push(worker.heartbeat.clone());
+        background.spawn(worker.run(shutdown.clone()));
     }
-    let inbox = crate::inbox_writer::InboxWriter::spawn(context.pool.clone(), 4, &mut tasks);
+    background.spawn(crate::service::watchdog(heartbeats, shutdown.clone()));
+    if let Some(api) = context.mirror.api.clone() {
+        let puller = Arc::new(crate::sync::Puller { pool: context.pool.clone(), mirror: context.mirror.clone(), api });
+        let events = crate::schedule::Schedule::parse(&config.reconcile.events_schedule)
+            .map_err(|e| ConfigError { key: "reconcile.events_schedule".into(), message: e.to_string() })?;
+        let full = crate::schedule::Schedule::parse(&config.reconcile.full_schedule)
+            .map_err(|e| ConfigError { key: "reconcile.full_schedule".into(), message: e.to_string() })?;
+        let overlap = config.reconcile.overlap_secs;
+        background.spawn(crate::jobs::schedule(
+            puller,
+            events,
+            full,
+            overlap,
+            context.metrics.clone(),
+            shutdown.clone(),
+        ));
+    } else {
+        tracing::warn!("no STRIPE_SECRET_KEY: scheduled reconcile is off and same-second ties cannot be settled");
+    }
+    let mut http = JoinSet::new();
+    let inbox = crate::inbox_writer::InboxWriter::spawn(context.pool.clone(), 4, &mut http);
     let state = AppState {
         pool: context.pool.clone(),
         inbox,
@@ -105,20 +162,13 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         wake,
         shutdown: shutdown.clone(),
     };
-    if let Some(api) = context.mirror.api.clone() {
-        let puller = Arc::new(crate::sync::Puller { pool: context.pool.clone(), mirror: context.mirror.clone(), api });
-        let events = crate::schedule::Schedule::parse(&config.reconcile.events_schedule)
-            .map_err(|e| ConfigError { key: "reconcile.events_schedule".into(), message: e.to_string() })?;
-        let full = crate::schedule::Schedule::parse(&config.reconcile.full_schedule)
-            .map_err(|e| ConfigError { key: "reconcile.full_schedule".into(), message: e.to_string() })?;
-        let overlap = config.reconcile.overlap_secs;
-        tasks.spawn(crate::jobs::schedule(puller, events, full, overlap, context.metrics.clone(), shutdown.clone()));
-    } else {
-        tracing::warn!("no STRIPE_SECRET_KEY: scheduled reconcile is off and same-second ties cannot be settled");
+    let routes =
+        server::routes(state.clone(), &config.webhook.path, config.webhook.max_body_bytes, metrics_listener.is_none());
+    http.spawn(server::serve(listener, routes, http_stop.clone()));
+    if let Some(l) = metrics_listener {
+        http.spawn(server::serve(l, server::admin_routes(state), http_stop.clone()));
     }
-    let path = config.webhook.path.clone();
-    let max_body = config.webhook.max_body_bytes;
-    tasks.spawn(async move { server::serve(listener, state, &path, max_body).await });
-    tracing::info!(%addr, path = %config.webhook.path, workers = config.apply.workers, "serving");
-    Ok(Running { addr, shutdown, context, tasks })
+    tracing::info!(%addr, metrics = ?metrics_addr, path = %config.webhook.path, workers = config.apply.workers, "serving");
+    let stop_timeout = Duration::from_secs(config.service.shutdown_timeout_secs);
+    Ok(Running { addr, metrics_addr, shutdown, context, background, http, http_stop, stop_timeout })
 }

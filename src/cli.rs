@@ -107,13 +107,16 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
                 crate::app::StartError::Config(c) => Failure::Config(c),
                 e => Failure::Runtime(e.into()),
             })?;
+            crate::service::ready(&format!("listening on {}", running.addr));
             let shutdown = running.shutdown.clone();
             tokio::spawn(async move {
                 wait_for_signal().await;
                 tracing::info!("shutting down");
+                crate::service::stopping();
                 shutdown.cancel();
             });
             running.join().await;
+            tracing::info!("stopped");
             Ok(())
         }
         Command::Backfill { restart } => {
@@ -175,6 +178,7 @@ async fn drain_inbox(ctx: &crate::app::Context, config: &Config) -> Result<(), F
         config: config.apply.clone(),
         metrics: ctx.metrics.clone(),
         wake: Default::default(),
+        heartbeat: Default::default(),
     };
     while worker.pass().await.map_err(runtime)? > 0 {}
     Ok(())

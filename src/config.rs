@@ -35,6 +35,7 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub apply: ApplyConfig,
     pub reconcile: ReconcileConfig,
+    pub service: ServiceConfig,
     pub log: LogConfig,
 }
 
@@ -113,6 +114,17 @@ pub struct ReconcileConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// On SIGTERM/SIGINT: seconds to finish requests in flight, apply
+    /// transactions and the scheduler's current page before exiting anyway.
+    pub shutdown_timeout_secs: u64,
+    /// Serve `/metrics` (and `/healthz`, `/readyz`) on this address instead of
+    /// the webhook listener; empty: on the webhook listener.
+    pub metrics_listen: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `pretty` for a terminal, `json` for journald/Loki.
     pub format: String,
@@ -162,6 +174,12 @@ impl Default for ApplyConfig {
 impl Default for ReconcileConfig {
     fn default() -> Self {
         ReconcileConfig { events_schedule: "*/5 * * * *".into(), full_schedule: "17 3 * * *".into(), overlap_secs: 300 }
+    }
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig { shutdown_timeout_secs: 10, metrics_listen: String::new() }
     }
 }
 
@@ -254,6 +272,7 @@ impl Config {
             ));
         }
         self.listen_addr()?;
+        self.metrics_addr()?;
         if !self.webhook.path.starts_with('/') {
             return Err(ConfigError::new("webhook.path", "must start with '/'"));
         }
@@ -302,6 +321,19 @@ impl Config {
             ConfigError::new(
                 "webhook.listen (STRIPE_MIRROR_LISTEN)",
                 format!("`{}` is not an address like 127.0.0.1:8080", self.webhook.listen),
+            )
+        })
+    }
+
+    /// The separate metrics listener, if configured.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if self.service.metrics_listen.is_empty() {
+            return Ok(None);
+        }
+        self.service.metrics_listen.parse().map(Some).map_err(|_| {
+            ConfigError::new(
+                "service.metrics_listen",
+                format!("`{}` is not an address like 127.0.0.1:9090", self.service.metrics_listen),
             )
         })
     }

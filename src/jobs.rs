@@ -23,6 +23,23 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Totals over every type, for metrics and `status`.
+    pub fn totals(&self) -> Vec<(&'static str, u64)> {
+        let mut t = Counts::default();
+        for c in self.per_kind.values() {
+            t.add(c);
+        }
+        vec![
+            ("fetched", t.fetched),
+            ("inserted", t.inserted),
+            ("updated", t.updated),
+            ("unchanged", t.unchanged),
+            ("stale", t.stale),
+            ("tombstoned", t.deleted),
+            ("events_new", self.events_new),
+        ]
+    }
+
     pub fn print(&self) {
         println!(
             "{:<14} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -146,7 +163,9 @@ async fn finish(
 
 /// `serve`'s schedule: events catch-up and full sweep on their cron
 /// expressions, until `shutdown`. A failed run is logged and counted; the
-/// next one comes on schedule.
+/// next one comes on schedule. Shutdown during a run drops it at its next
+/// await: a page's transaction is rolled back whole, the lock connection is
+/// closed, and the next run records the abandoned one as `interrupted`.
 pub async fn schedule(
     puller: Arc<Puller>,
     events: crate::schedule::Schedule,
@@ -171,9 +190,16 @@ pub async fn schedule(
             _ = shutdown.cancelled() => return,
         }
         let kind = if is_full { "reconcile_full" } else { "reconcile_events" };
-        match reconcile(&puller, is_full, overlap_secs).await {
+        let result = tokio::select! {
+            r = reconcile(&puller, is_full, overlap_secs) => r,
+            _ = shutdown.cancelled() => {
+                tracing::info!(kind, "shutdown: reconcile stopped between pages; the next run starts over");
+                return;
+            }
+        };
+        match result {
             Ok(s) if s.ran => {
-                metrics.run_finished(kind, "succeeded");
+                metrics.run_finished(kind, "succeeded", &s.totals());
                 tracing::info!(
                     kind,
                     events_new = s.events_new,
@@ -181,10 +207,10 @@ pub async fn schedule(
                     "reconcile done"
                 );
             }
-            Ok(_) => metrics.run_finished(kind, "skipped"),
+            Ok(_) => metrics.run_finished(kind, "skipped", &[]),
             Err(e) => {
-                metrics.run_finished(kind, "failed");
-                tracing::error!(kind, error = %e, "reconcile failed");
+                metrics.run_finished(kind, "failed", &[]);
+                tracing::error!(kind, error = format!("{e:#}"), "reconcile failed");
             }
         }
     }

@@ -40,6 +40,7 @@ pub mod pglocal;
 pub mod rate_limit;
 pub mod schedule;
 pub mod server;
+pub mod service;
 pub mod signature;
 pub mod store;
 pub mod stripe_client;

@@ -1,71 +1,220 @@
-//! Process metrics, rendered in the Prometheus text format by `GET /metrics`.
-//!
-//! A handful of labelled counters behind one std Mutex (updates are a map
-//! lookup and an add, never held across an await); gauges that live in
-//! Postgres (inbox depth, oldest pending event) are read at scrape time by the
-//! HTTP layer. Hand-written because the few dozen lines below are all we need
-//! from a registry.
+//! Process metrics for `GET /metrics`, in the Prometheus/OpenMetrics text
+//! format (`prometheus-client` encodes; counters get their `_total` suffix
+//! there). Every metric the daemon exports is declared in [`Inner`], so this
+//! file is the list operators alert on. Gauges that live in Postgres (inbox
+//! depth, oldest pending event) are set by the HTTP layer at scrape time.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
-#[derive(Clone, Default)]
-pub struct Metrics {
-    counters: Arc<Mutex<BTreeMap<(&'static str, String), u64>>>,
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: String,
 }
 
-const HELP: &[(&str, &str)] = &[
-    (
-        "stripe_mirror_webhooks_received_total",
-        "Webhook requests accepted into the inbox, by result (stored, duplicate).",
-    ),
-    ("stripe_mirror_webhooks_rejected_total", "Webhook requests refused, by reason."),
-    ("stripe_mirror_events_total", "Events processed by the apply workers, by outcome and type."),
-    ("stripe_mirror_api_requests_total", "Stripe API requests, by HTTP status (or error)."),
-    ("stripe_mirror_reconcile_runs_total", "Reconcile and backfill runs, by kind and status."),
-];
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    outcome: String,
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    kind: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunObjectLabels {
+    kind: String,
+    count: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+struct Inner {
+    registry: Registry,
+    webhooks_received: Family<ResultLabel, Counter>,
+    webhooks_rejected: Family<ReasonLabel, Counter>,
+    events: Family<EventLabels, Counter>,
+    apply_seconds: Histogram,
+    api_requests: Family<StatusLabel, Counter>,
+    rate_limit_waits: Counter,
+    rate_limit_wait_seconds: Counter<f64, AtomicU64>,
+    runs: Family<RunLabels, Counter>,
+    run_objects: Family<RunObjectLabels, Counter>,
+    last_reconcile_success: FloatGauge,
+    inbox_depth: Gauge,
+    inbox_oldest_pending: FloatGauge,
+}
+
+/// Cheap to clone; every clone updates the same metrics.
+#[derive(Clone)]
+pub struct Metrics(Arc<Inner>);
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("stripe_mirror");
+        let inner = Inner {
+            webhooks_received: Family::default(),
+            webhooks_rejected: Family::default(),
+            events: Family::default(),
+            apply_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            api_requests: Family::default(),
+            rate_limit_waits: Counter::default(),
+            rate_limit_wait_seconds: Counter::default(),
+            runs: Family::default(),
+            run_objects: Family::default(),
+            last_reconcile_success: FloatGauge::default(),
+            inbox_depth: Gauge::default(),
+            inbox_oldest_pending: FloatGauge::default(),
+            registry: Registry::default(),
+        };
+        let m = &inner;
+        registry.register(
+            "webhooks_received",
+            "Webhook requests accepted into the inbox, by result (stored, duplicate)",
+            m.webhooks_received.clone(),
+        );
+        registry.register("webhooks_rejected", "Webhook requests refused, by reason", m.webhooks_rejected.clone());
+        registry.register(
+            "events",
+            "Events handled by the apply workers, by outcome (applied, stale, ignored, retry, failed) and type",
+            m.events.clone(),
+        );
+        registry.register(
+            "apply_batch_seconds",
+            "Duration of one apply transaction (claim to commit)",
+            m.apply_seconds.clone(),
+        );
+        registry.register("api_requests", "Stripe API requests, by HTTP status (or error)", m.api_requests.clone());
+        registry.register(
+            "rate_limit_waits",
+            "Stripe API requests that waited for our own rate limit",
+            m.rate_limit_waits.clone(),
+        );
+        registry.register(
+            "rate_limit_wait_seconds",
+            "Time spent waiting for our own rate limit",
+            m.rate_limit_wait_seconds.clone(),
+        );
+        registry.register(
+            "runs",
+            "Backfill and reconcile runs, by kind and status (succeeded, failed, skipped)",
+            m.runs.clone(),
+        );
+        registry.register(
+            "run_objects",
+            "Objects handled by backfill and reconcile runs, by kind and count (fetched, inserted, updated, unchanged, tombstoned, events_new)",
+            m.run_objects.clone(),
+        );
+        registry.register(
+            "last_reconcile_success_timestamp_seconds",
+            "Unix time the last reconcile run by this process succeeded (0: none yet)",
+            m.last_reconcile_success.clone(),
+        );
+        registry.register(
+            "inbox_depth",
+            "Events stored and not yet applied (-1: database unreachable)",
+            m.inbox_depth.clone(),
+        );
+        registry.register(
+            "inbox_oldest_pending_seconds",
+            "Age of the oldest unapplied event",
+            m.inbox_oldest_pending.clone(),
+        );
+        Metrics(Arc::new(Inner { registry, ..inner }))
+    }
+}
 
 impl Metrics {
-    fn add(&self, name: &'static str, labels: String, n: u64) {
-        let mut map = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry((name, labels)).or_default() += n;
-    }
-
     pub fn webhook_received(&self, result: &str) {
-        self.add("stripe_mirror_webhooks_received_total", format!("result=\"{result}\""), 1);
+        self.0.webhooks_received.get_or_create(&ResultLabel { result: result.into() }).inc();
     }
 
     pub fn webhook_rejected(&self, reason: &str) {
-        self.add("stripe_mirror_webhooks_rejected_total", format!("reason=\"{reason}\""), 1);
+        self.0.webhooks_rejected.get_or_create(&ReasonLabel { reason: reason.into() }).inc();
     }
 
     pub fn event_processed(&self, outcome: &str, event_type: &str) {
-        let t: String = event_type.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '_').collect();
-        self.add("stripe_mirror_events_total", format!("outcome=\"{outcome}\",type=\"{t}\""), 1);
+        let labels = EventLabels { outcome: outcome.into(), r#type: event_type.into() };
+        self.0.events.get_or_create(&labels).inc();
+    }
+
+    pub fn apply_batch(&self, seconds: f64) {
+        self.0.apply_seconds.observe(seconds);
     }
 
     pub fn api_request(&self, status: &str) {
-        self.add("stripe_mirror_api_requests_total", format!("status=\"{status}\""), 1);
+        self.0.api_requests.get_or_create(&StatusLabel { status: status.into() }).inc();
     }
 
-    pub fn run_finished(&self, kind: &str, status: &str) {
-        self.add("stripe_mirror_reconcile_runs_total", format!("kind=\"{kind}\",status=\"{status}\""), 1);
+    pub fn rate_limit_waited(&self, seconds: f64) {
+        self.0.rate_limit_waits.inc();
+        self.0.rate_limit_wait_seconds.inc_by(seconds);
     }
 
-    /// Renders every counter, then `extra` gauges (name, help, value).
-    pub fn render(&self, gauges: &[(&str, &str, f64)]) -> String {
-        let map = self.counters.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut out = String::new();
-        for (name, help) in HELP {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for ((n, labels), v) in map.iter().filter(|((n, _), _)| n == name) {
-                let _ = writeln!(out, "{n}{{{labels}}} {v}");
-            }
+    /// A run ended; `counts` are its totals (name, value).
+    pub fn run_finished(&self, kind: &str, status: &str, counts: &[(&str, u64)]) {
+        self.0.runs.get_or_create(&RunLabels { kind: kind.into(), status: status.into() }).inc();
+        for (name, n) in counts {
+            self.0.run_objects.get_or_create(&RunObjectLabels { kind: kind.into(), count: (*name).into() }).inc_by(*n);
         }
-        for (name, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        if status == "succeeded" && kind.starts_with("reconcile") {
+            self.0.last_reconcile_success.set(chrono::Utc::now().timestamp() as f64);
+        }
+    }
+
+    /// Renders every metric, after setting the inbox gauges read at scrape time.
+    pub fn render(&self, inbox_depth: i64, oldest_pending_secs: f64) -> String {
+        self.0.inbox_depth.set(inbox_depth);
+        self.0.inbox_oldest_pending.set(oldest_pending_secs);
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.0.registry) {
+            tracing::error!(error = %e, "cannot encode metrics");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_labels() {
+        let m = Metrics::default();
+        m.webhook_rejected("signature_mismatch");
+        m.event_processed("applied", "customer.updated");
+        m.apply_batch(0.003);
+        m.run_finished("reconcile_events", "succeeded", &[("events_new", 3)]);
+        let text = m.render(7, 1.5);
+        assert!(text.contains("stripe_mirror_webhooks_rejected_total{reason=\"signature_mismatch\"} 1"), "{text}");
+        assert!(text.contains("stripe_mirror_events_total{outcome=\"applied\",type=\"customer.updated\"} 1"));
+        assert!(text.contains("stripe_mirror_apply_batch_seconds_count 1"));
+        assert!(text.contains("stripe_mirror_run_objects_total{kind=\"reconcile_events\",count=\"events_new\"} 3"));
+        assert!(text.contains("stripe_mirror_inbox_depth 7"));
+        assert!(!text.contains("stripe_mirror_last_reconcile_success_timestamp_seconds 0.0"));
+        assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -23,10 +23,10 @@ impl RateLimiter {
         RateLimiter { interval, next_free: Mutex::new(Instant::now()), waits: AtomicU64::new(0) }
     }
 
-    /// Waits for this request's slot.
-    pub async fn acquire(&self) {
+    /// Waits for this request's slot; returns how long it waited.
+    pub async fn acquire(&self) -> Duration {
         if self.interval.is_zero() {
-            return;
+            return Duration::ZERO;
         }
         let slot = {
             let mut next = self.next_free.lock().unwrap_or_else(|e| e.into_inner());
@@ -35,10 +35,13 @@ impl RateLimiter {
             *next = slot + self.interval;
             slot
         };
-        if slot > Instant::now() {
+        let now = Instant::now();
+        if slot > now {
             self.waits.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep_until(slot.into()).await;
+            return slot - now;
         }
+        Duration::ZERO
     }
 
     /// How many requests had to wait for a slot.

@@ -70,10 +70,13 @@ impl Refusal {
     }
 }
 
+/// Every route of the main listener: the webhook, `/healthz`, `/readyz`,
+/// and `/metrics` unless metrics have their own listener ([`admin_routes`]).
 pub fn routes(
     state: AppState,
     webhook_path: &str,
     max_body: u64,
+    with_metrics: bool,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let path = Arc::new(webhook_path.to_string());
     let on_path = warp::path::full()
@@ -95,19 +98,21 @@ pub fn routes(
         .and(warp::body::bytes())
         .and(with(state.clone()))
         .then(receive);
-    let healthz = warp::path!("healthz").and(warp::get()).map(|| "ok".into_response());
-    let readyz = warp::path!("readyz").and(warp::get()).and(with(state.clone())).then(readyz);
-    let metrics = warp::path!("metrics").and(warp::get()).and(with(state.clone())).then(metrics);
     let metrics_for_recover = state.metrics.clone();
-    webhook
-        .or(healthz)
-        .unify()
-        .or(readyz)
-        .unify()
-        .or(metrics)
-        .unify()
-        .recover(move |r| recover(r, metrics_for_recover.clone()))
-        .unify()
+    let admin = if with_metrics { admin_routes(state).boxed() } else { health_routes(state).boxed() };
+    webhook.or(admin).unify().recover(move |r| recover(r, metrics_for_recover.clone())).unify()
+}
+
+fn health_routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let healthz = warp::path!("healthz").and(warp::get()).map(|| "ok".into_response());
+    let readyz = warp::path!("readyz").and(warp::get()).and(with(state)).then(readyz);
+    healthz.or(readyz).unify()
+}
+
+/// `/healthz`, `/readyz`, `/metrics`: what the metrics listener serves.
+pub fn admin_routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let metrics = warp::path!("metrics").and(warp::get()).and(with(state.clone())).then(metrics);
+    health_routes(state).or(metrics).unify()
 }
 
 fn with(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
@@ -156,6 +161,9 @@ async fn accept(signature: Option<&str>, body: &Bytes, state: &AppState) -> Resu
 }
 
 async fn readyz(state: AppState) -> warp::reply::Response {
+    if state.shutdown.is_cancelled() {
+        return warp::reply::with_status("shutting down", StatusCode::SERVICE_UNAVAILABLE).into_response();
+    }
     match crate::db::migrations_current(&state.pool).await {
         Ok(true) => "ready".into_response(),
         Ok(false) => warp::reply::with_status("migrations pending", StatusCode::SERVICE_UNAVAILABLE).into_response(),
@@ -165,11 +173,8 @@ async fn readyz(state: AppState) -> warp::reply::Response {
 
 async fn metrics(state: AppState) -> warp::reply::Response {
     let (depth, oldest) = inbox::depth(&state.pool).await.unwrap_or((-1, -1.0));
-    let body = state.metrics.render(&[
-        ("stripe_mirror_inbox_depth", "Events stored and not yet applied (-1: database unreachable).", depth as f64),
-        ("stripe_mirror_inbox_oldest_pending_seconds", "Age of the oldest unapplied event.", oldest),
-    ]);
-    warp::reply::with_header(body, "content-type", "text/plain; version=0.0.4").into_response()
+    let body = state.metrics.render(depth, oldest);
+    warp::reply::with_header(body, "content-type", crate::metrics::CONTENT_TYPE).into_response()
 }
 
 /// Maps warp's rejections to the answers in DESIGN.md's bad-input table.
@@ -199,15 +204,18 @@ fn json_reply(status: StatusCode, body: &serde_json::Value) -> warp::reply::Resp
     warp::reply::with_status(warp::reply::json(body), status).into_response()
 }
 
-/// Binds `addr` and serves until `shutdown` is cancelled, then finishes the
-/// requests in flight. Binding is separate so callers learn the port (tests
-/// use port 0) and a taken port is an error, not a panic.
+/// Binds `addr`. Separate from serving so callers learn the port (tests use
+/// port 0) and a taken port is an error, not a panic.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await
 }
 
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, webhook_path: &str, max_body: u64) {
-    let shutdown = state.shutdown.clone();
-    let routes = routes(state, webhook_path, max_body);
-    warp::serve(routes).incoming(listener).graceful(async move { shutdown.cancelled().await }).run().await;
+/// Serves `routes` on `listener` until `stop`, then finishes the requests in
+/// flight. (`stop` comes after draining: see `app::Running::join`.)
+pub async fn serve<F>(listener: tokio::net::TcpListener, routes: F, stop: CancellationToken)
+where
+    F: Filter + Clone + Send + Sync + 'static,
+    F::Extract: Reply,
+{
+    warp::serve(routes).incoming(listener).graceful(async move { stop.cancelled().await }).run().await;
 }

@@ -107,7 +107,10 @@ impl StripeClient {
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Answer, ApiError> {
         let mut attempt = 0;
         loop {
-            self.limiter.acquire().await;
+            let waited = self.limiter.acquire().await;
+            if !waited.is_zero() {
+                self.metrics.rate_limit_waited(waited.as_secs_f64());
+            }
             let result = self
                 .http
                 .get(format!("{}{}", self.base, path))

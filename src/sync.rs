@@ -37,7 +37,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, o: &Counts) {
+    pub fn add(&mut self, o: &Counts) {
         self.fetched += o.fetched;
         self.inserted += o.inserted;
         self.updated += o.updated;
@@ -308,8 +308,17 @@ impl RunLock {
     }
 }
 
-/// Records a run's start; returns its id.
+/// Records a run's start; returns its id. Called with the run lock held, so
+/// any run still marked `running` was abandoned (process killed, shutdown
+/// mid-run) and is recorded as `interrupted` first.
 pub async fn run_started(pool: &PgPool, kind: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        "UPDATE stripe_mirror.runs SET status = 'interrupted', finished_at = now(),
+                error = 'the process stopped before the run finished'
+         WHERE status = 'running'",
+    )
+    .execute(pool)
+    .await?;
     sqlx::query_scalar("INSERT INTO stripe_mirror.runs (kind) VALUES ($1) RETURNING id")
         .bind(kind)
         .fetch_one(pool)

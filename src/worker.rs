@@ -28,12 +28,15 @@ pub struct Worker {
     pub config: ApplyConfig,
     pub metrics: Metrics,
     pub wake: Arc<Notify>,
+    /// Beaten once per loop; the systemd watchdog checks it.
+    pub heartbeat: crate::service::Heartbeat,
 }
 
 impl Worker {
     /// Runs until `shutdown`; a pass in progress is finished first.
     pub async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
+            self.heartbeat.beat();
             let idle = match self.pass().await {
                 Ok(0) => Duration::from_millis(500),
                 Ok(_) => continue,
@@ -57,6 +60,17 @@ impl Worker {
     /// batch is rolled back and redone with a savepoint per event, so only
     /// the failing one is retried. Returns how many events it handled.
     pub async fn pass(&self) -> Result<usize, sqlx::Error> {
+        let started = std::time::Instant::now();
+        let n = self.pass_batched().await?;
+        if n > 0 {
+            let elapsed = started.elapsed();
+            self.metrics.apply_batch(elapsed.as_secs_f64());
+            tracing::debug!(events = n, elapsed_ms = elapsed.as_millis() as u64, "applied a batch");
+        }
+        Ok(n)
+    }
+
+    async fn pass_batched(&self) -> Result<usize, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let events = inbox::claim(&mut tx, self.config.batch_size).await?;
         if events.is_empty() {

@@ -9,5 +9,6 @@ mod crash;
 mod daemon;
 mod demo;
 mod helpers;
+mod operate;
 mod pull;
 mod webhook_input;
