@@ -39,6 +39,36 @@ enum Command {
     Demo,
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig,
+    /// Row counts, inbox, failed events, last runs, Events API cursor; exit 1 if something needs attention.
+    Status {
+        /// Print JSON for scripts instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect and re-queue events in the inbox.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// Let ROLE read the mirrored tables: creates `stripe_mirror_reader` (USAGE + SELECT on the
+    /// mirrored schema only, including future tables) and grants it to ROLE.
+    GrantReader {
+        /// An existing role, usually the application's login role.
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Put failed (parked) events back in the queue; a running `serve` applies them.
+    Retry {
+        /// One event.
+        #[arg(long, conflicts_with = "all_failed", required_unless_present = "all_failed")]
+        id: Option<String>,
+        /// Every failed event.
+        #[arg(long)]
+        all_failed: bool,
+    },
 }
 
 /// Errors a command can end with; the variant decides the exit code.
@@ -48,6 +78,9 @@ enum Failure {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Runtime(#[from] anyhow::Error),
+    /// Exit 1; the command has already said why.
+    #[error("needs attention")]
+    Attention,
 }
 
 pub fn main() -> ExitCode {
@@ -86,6 +119,7 @@ pub fn main() -> ExitCode {
             eprintln!("stripe-mirror: {e}");
             ExitCode::from(2)
         }
+        Err(Failure::Attention) => ExitCode::from(1),
         Err(Failure::Runtime(e)) => {
             tracing::error!(error = format!("{e:#}"), "stopped");
             eprintln!("stripe-mirror: {e:#}");
@@ -97,8 +131,7 @@ pub fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> Result<(), Failure> {
     match command {
         Command::Migrate => {
-            let pool = crate::db::connect(config.database_url()?, 2).await.map_err(anyhow::Error::from)?;
-            crate::db::migrate(&pool, &config.database.schema).await.map_err(anyhow::Error::from)?;
+            connect_migrated(&config).await?;
             println!("migrations are current");
             Ok(())
         }
@@ -145,6 +178,37 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
                 Err(runtime(anyhow::anyhow!("the mirror is not equal to the simulator")))
             }
         }
+        Command::Status { json } => {
+            let pool = connect_migrated(&config).await?;
+            let status = crate::status::Status::read(&pool, &config.database.schema).await.map_err(runtime)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status).map_err(runtime)?);
+            } else {
+                print!("{}", status.render());
+            }
+            if status.needs_attention() {
+                return Err(Failure::Attention);
+            }
+            Ok(())
+        }
+        Command::Events { command: EventsCommand::Retry { id, all_failed: _ } } => {
+            let pool = connect_migrated(&config).await?;
+            let n = crate::inbox::retry_failed(&pool, id.as_deref()).await.map_err(runtime)?;
+            match (&id, n) {
+                (Some(id), 0) => {
+                    eprintln!("stripe-mirror: {id} is not a failed event; nothing re-queued");
+                    return Err(Failure::Attention);
+                }
+                _ => println!("re-queued {n} event(s); a running `serve` applies them"),
+            }
+            Ok(())
+        }
+        Command::GrantReader { role } => {
+            let pool = connect_migrated(&config).await?;
+            crate::db::grant_reader(&pool, &config.database.schema, &role).await.map_err(runtime)?;
+            println!("{role} can now read schema {} (via stripe_mirror_reader)", config.database.schema);
+            Ok(())
+        }
         Command::CheckConfig => {
             config.database_url()?;
             config.webhook_secrets()?;
@@ -153,6 +217,13 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// A pool on a migrated database (commands that only read or fix bookkeeping).
+async fn connect_migrated(config: &Config) -> Result<sqlx::PgPool, Failure> {
+    let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
+    crate::db::migrate(&pool, &config.database.schema).await.map_err(runtime)?;
+    Ok(pool)
 }
 
 fn runtime(e: impl Into<anyhow::Error>) -> Failure {

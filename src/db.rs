@@ -63,3 +63,30 @@ pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
         })?;
     Ok(applied == Some(MIGRATIONS.len() as i64))
 }
+
+/// The optional reader step (`grant-reader ROLE`): a `stripe_mirror_reader`
+/// role with USAGE and SELECT on the mirrored schema only (tables added by
+/// later migrations included), granted to `role`. The bookkeeping schema
+/// stays private. Idempotent; `role` must exist.
+pub async fn grant_reader(pool: &PgPool, schema: &str, role: &str) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "DO $$ BEGIN CREATE ROLE stripe_mirror_reader NOLOGIN;
+         EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+    )
+    .execute(&mut *tx)
+    .await?;
+    // Identifiers cannot be bound as parameters; quote_ident does the quoting.
+    let quoted: (String, String) =
+        sqlx::query_as("SELECT quote_ident($1), quote_ident($2)").bind(schema).bind(role).fetch_one(&mut *tx).await?;
+    let (schema, role) = quoted;
+    for sql in [
+        format!("GRANT USAGE ON SCHEMA {schema} TO stripe_mirror_reader"),
+        format!("GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO stripe_mirror_reader"),
+        format!("ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO stripe_mirror_reader"),
+        format!("GRANT stripe_mirror_reader TO {role}"),
+    ] {
+        sqlx::query(AssertSqlSafe(sql)).execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}

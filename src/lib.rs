@@ -42,6 +42,7 @@ pub mod schedule;
 pub mod server;
 pub mod service;
 pub mod signature;
+pub mod status;
 pub mod store;
 pub mod stripe_client;
 pub mod sync;

@@ -21,7 +21,7 @@ use crate::stripe_client::{object_id, StripeClient};
 
 /// Events kept by Stripe: `GET /v1/events` covers the last 30 days.
 const EVENT_RETENTION_SECS: i64 = 30 * 24 * 3600;
-const EVENTS_CURSOR: &str = "events_api";
+pub const EVENTS_CURSOR: &str = "events_api";
 /// Advisory lock key: one reconcile or backfill at a time per database.
 const LOCK_KEY: i64 = 0x5354_5250_4d49_5252; // "STRPMIRR"
 

@@ -3,7 +3,8 @@
 
 use std::process::Command;
 
-fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+/// Runs the binary with a clean environment plus `env`; (exit code, stdout+stderr).
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stripe-mirror"));
     cmd.args(args)
         .env_remove("DATABASE_URL")

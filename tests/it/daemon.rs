@@ -28,8 +28,15 @@ impl Daemon {
     /// Starts `serve` on `port` against `db` with the test secret, plus
     /// `env`, and waits until `/healthz` answers.
     pub async fn start(db: &str, port: u16, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_logging(db, port, env, &[], Stdio::null()).await
+    }
+
+    /// As [`Daemon::start`], with `args` before `serve` (e.g. `--config`) and
+    /// the daemon's stderr (its log) sent to `log`.
+    pub async fn start_logging(db: &str, port: u16, env: &[(&str, &str)], args: &[&str], log: Stdio) -> Daemon {
         let mut command = Command::new(env!("CARGO_BIN_EXE_stripe-mirror"));
         command
+            .args(args)
             .arg("serve")
             .env("DATABASE_URL", db)
             .env("STRIPE_WEBHOOK_SECRET", SECRET)
@@ -38,7 +45,7 @@ impl Daemon {
             .env_remove("STRIPE_SECRET_KEY")
             .env_remove("STRIPE_API_BASE")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(log);
         for (k, v) in env {
             command.env(k, v);
         }

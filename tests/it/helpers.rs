@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use sqlx::{PgPool, Row};
 use stripe_mirror::app::{self, Running};
@@ -45,6 +46,8 @@ pub struct TestApp {
     pub pool: PgPool,
     pub url: String,
     pub http: reqwest::Client,
+    /// The database the daemon uses (for running the CLI against it).
+    pub database_url: String,
 }
 
 impl TestApp {
@@ -56,10 +59,11 @@ impl TestApp {
         let db = fresh_database().await;
         let mut config = test_config(&db);
         tweak(&mut config);
+        let database_url = config.database.url.as_ref().map(|u| u.expose_secret().to_string()).unwrap_or(db);
         let running = app::start(&config).await.expect("daemon starts");
         let pool = running.context.pool.clone();
         let url = format!("http://{}/webhooks/stripe", running.addr);
-        TestApp { running, pool, url, http: reqwest::Client::new() }
+        TestApp { running, pool, url, http: reqwest::Client::new(), database_url }
     }
 
     /// Signs `event` with the test secret, now, and posts it.

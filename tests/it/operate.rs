@@ -151,3 +151,223 @@ async fn under_systemd_it_notifies_ready_pings_the_watchdog_and_says_stopping() 
     assert!(daemon.wait_exit(Duration::from_secs(10)).await.expect("exits").success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Parks one event as failed: an invoice with truncated lines and no API key.
+async fn park_one_failed_event(app: &TestApp, id: &str) {
+    let truncated = with(
+        fixture("invoice"),
+        serde_json::json!({"id": format!("in_{id}"), "lines": {"object": "list", "data": [], "has_more": true, "url": "/v1/invoices/x/lines"}}),
+    );
+    app.post_event(&event(id, "invoice.created", 10, truncated)).await;
+    for _ in 0..200 {
+        if app.event_status(id).await == "failed" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{id} was not parked");
+}
+
+#[tokio::test]
+async fn status_says_what_needs_attention_and_events_retry_requeues() {
+    use crate::cli::run;
+    let app = TestApp::spawn().await;
+    let url = app.database_url.clone();
+    let env = [("DATABASE_URL", url.as_str())];
+    // A healthy mirror: an applied event, a fresh Events API cursor, a good run.
+    app.post_event(&event("evt_ok", "customer.created", 1000, customer("cus_ok", "O"))).await;
+    app.drained().await;
+    sqlx::query("INSERT INTO stripe_mirror.cursors (name, value) VALUES ('events_api', extract(epoch FROM now())::bigint::text)")
+        .execute(&app.pool)
+        .await
+        .expect("cursor");
+    sqlx::query("INSERT INTO stripe_mirror.runs (kind, status, finished_at, counts) VALUES ('backfill', 'succeeded', now(), '{\"customer\": {\"fetched\": 5, \"inserted\": 5}}')")
+        .execute(&app.pool)
+        .await
+        .expect("run");
+    let (code, text) = run(&["status"], &env);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("customers") && text.contains("evt_ok") && text.contains("fetched 5"), "{text}");
+    assert!(text.contains("ok: nothing needs attention"), "{text}");
+
+    // A parked event: exit 1, the event and its error shown.
+    park_one_failed_event(&app, "evt_status_bad").await;
+    let (code, text) = run(&["status"], &env);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("NEEDS ATTENTION") && text.contains("evt_status_bad") && text.contains("STRIPE_SECRET_KEY"),
+        "{text}"
+    );
+    let (code, json) = run(&["status", "--json"], &env);
+    assert_eq!(code, 1);
+    // stdout is the JSON document; stderr (merged after it) may hold log lines.
+    let v: serde_json::Value = serde_json::Deserializer::from_str(&json)
+        .into_iter()
+        .next()
+        .expect("a JSON document")
+        .unwrap_or_else(|e| panic!("status --json is JSON: {e}: {json}"));
+    assert_eq!(v["failed_events"], 1);
+    assert_eq!(v["tables"].as_array().map(Vec::len), Some(7));
+    assert_eq!(v["tables"][2]["table"], "customers");
+    assert_eq!(v["tables"][2]["live"], 1);
+
+    // events retry: an unknown id is an error; the failed one goes back to pending.
+    let (code, text) = run(&["events", "retry", "--id", "evt_nope"], &env);
+    assert_eq!(code, 1, "{text}");
+    let (code, text) = run(&["events", "retry"], &env);
+    assert_eq!(code, 2, "--id or --all-failed is required: {text}");
+    app.running.shutdown.cancel(); // keep the workers from parking it again
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (code, text) = run(&["events", "retry", "--all-failed"], &env);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("re-queued 1 event"), "{text}");
+    assert_eq!(app.event_status("evt_status_bad").await, "pending");
+
+    // An old cursor and a failing reconcile need attention too.
+    sqlx::query("DELETE FROM stripe_mirror.events WHERE id = 'evt_status_bad'").execute(&app.pool).await.expect("del");
+    sqlx::query("UPDATE stripe_mirror.cursors SET value = (extract(epoch FROM now())::bigint - 26 * 86400)::text")
+        .execute(&app.pool)
+        .await
+        .expect("age cursor");
+    sqlx::query("INSERT INTO stripe_mirror.runs (kind, status, finished_at, error) VALUES ('reconcile_events', 'failed', now(), 'STRIPE_SECRET_KEY was rejected by Stripe')")
+        .execute(&app.pool)
+        .await
+        .expect("run");
+    let (code, text) = run(&["status"], &env);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("26 days old") && text.contains("the last reconcile (reconcile_events) failed"), "{text}");
+}
+
+#[tokio::test]
+async fn grant_reader_lets_a_role_select_the_mirror_and_nothing_else() {
+    use crate::cli::run;
+    let app = TestApp::spawn().await;
+    let url = app.database_url.clone();
+    app.post_event(&event("evt_gr", "customer.created", 1000, customer("cus_gr", "G"))).await;
+    app.drained().await;
+    let role = format!("app_reader_{}", fastrand::u32(..));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE ROLE {role} LOGIN"))).execute(&app.pool).await.expect("role");
+    for _ in 0..2 {
+        let (code, text) = run(&["grant-reader", &role], &[("DATABASE_URL", url.as_str())]);
+        assert_eq!(code, 0, "grant-reader is idempotent: {text}");
+    }
+    let mut conn = app.pool.acquire().await.expect("conn");
+    sqlx::query(sqlx::AssertSqlSafe(format!("SET ROLE {role}"))).execute(&mut *conn).await.expect("set role");
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM stripe.customers").fetch_one(&mut *conn).await.expect("select");
+    assert_eq!(n, 1);
+    let denied = |r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>| match r {
+        Err(sqlx::Error::Database(d)) => d.code().as_deref() == Some("42501"),
+        _ => false,
+    };
+    assert!(denied(sqlx::query("SELECT 1 FROM stripe_mirror.events").execute(&mut *conn).await));
+    assert!(denied(sqlx::query("UPDATE stripe.customers SET deleted = true").execute(&mut *conn).await));
+    sqlx::query("RESET ROLE").execute(&mut *conn).await.expect("reset");
+}
+
+/// Sum of `stripe_mirror_events_total` samples with `outcome` in a /metrics text.
+fn events_counted(metrics: &str, outcome: &str) -> u64 {
+    let prefix = format!("stripe_mirror_events_total{{outcome=\"{outcome}\"");
+    metrics.lines().filter(|l| l.starts_with(&prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok()).sum()
+}
+
+#[tokio::test]
+async fn two_replicas_share_one_inbox_and_apply_each_event_once() {
+    let db = fresh_database().await;
+    let a = Daemon::start(&db, free_port(), &[]).await;
+    let b = Daemon::start(&db, free_port(), &[]).await;
+    let app = TestApp::spawn_with(|c| c.database.url = Some(db.clone().into())).await;
+    app.running.shutdown.cancel(); // its pool only; the two child processes serve
+    let (acked, other) = burst("rep", 4000, 32, vec![a.webhook_url(), b.webhook_url()]).await;
+    assert!(other.is_empty(), "every request acknowledged: {:?}", &other[..other.len().min(3)]);
+    assert_eq!(acked.len(), 4000);
+    app.drained().await;
+    let applied: i64 = app.scalar("SELECT count(*) FROM stripe.customers WHERE id LIKE 'cus_rep_%'").await;
+    assert_eq!(applied, 4000);
+    let http = reqwest::Client::new();
+    let mut per_replica = Vec::new();
+    for d in [&a, &b] {
+        let text = http.get(d.http("/metrics")).send().await.expect("metrics").text().await.expect("text");
+        per_replica.push(events_counted(&text, "applied"));
+    }
+    println!("applied per replica: {per_replica:?}");
+    assert_eq!(per_replica.iter().sum::<u64>(), 4000, "each event applied exactly once across replicas");
+    assert!(per_replica.iter().all(|n| *n > 0), "both replicas applied events: {per_replica:?}");
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_logs_in_json_or_on_errors() {
+    use crate::cli::run;
+    let db = fresh_database().await;
+    // Trust auth ignores the password, so it can be in the URL like in production.
+    let db_with_password = db.replacen("postgres://postgres@", "postgres://postgres:hunter2-db-pass@", 1);
+    assert_ne!(db, db_with_password, "URL shape: {db}");
+    let dir = std::env::temp_dir().join(format!("sm-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("config.toml");
+    std::fs::write(&config, "[log]\nformat = \"json\"\nlevel = \"debug\"\n[stripe]\nmax_retries = 0\n")
+        .expect("config");
+    let log_path = dir.join("serve.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let config_s = config.to_string_lossy().to_string();
+    let mut daemon = Daemon::start_logging(
+        &db_with_password,
+        free_port(),
+        &[
+            ("STRIPE_SECRET_KEY", "sk_test_never_logged_51H"),
+            ("STRIPE_API_BASE", "http://127.0.0.1:9"),
+            ("RUST_LOG", "debug"),
+        ],
+        &["--config", config_s.as_str()],
+        log.into(),
+    )
+    .await;
+    let (http, url) = (reqwest::Client::new(), daemon.webhook_url());
+    let ev = event("evt_log_1", "customer.created", 1000, customer("cus_log_1", "L"));
+    assert_eq!(post_signed(&http, &url, serde_json::to_vec(&ev).expect("json")).await.expect("post"), 200);
+    let forged = http.post(&url).header("stripe-signature", "t=1,v1=00").body("{}").send().await.expect("post");
+    assert_eq!(forged.status(), 400);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    daemon.signal("TERM");
+    daemon.wait_exit(Duration::from_secs(10)).await.expect("exits");
+    let mut outputs = vec![("serve".to_string(), std::fs::read_to_string(&log_path).expect("log"))];
+    // The same secrets through the other commands, including their failures, in JSON logs.
+    let with_secret = [
+        ("DATABASE_URL", db_with_password.as_str()),
+        ("STRIPE_SECRET_KEY", "sk_test_never_logged_51H"),
+        ("STRIPE_WEBHOOK_SECRET", SECRET),
+        ("STRIPE_API_BASE", "http://127.0.0.1:9"),
+    ];
+    for args in [
+        vec!["--config", config_s.as_str(), "check-config"],
+        vec!["--config", config_s.as_str(), "status"],
+        vec!["--config", config_s.as_str(), "reconcile"], // API unreachable: an error with its cause chain
+    ] {
+        let (code, text) = run(&args, &with_secret);
+        outputs.push((format!("{args:?} exit {code}"), text));
+    }
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[database]\nurl = \"postgres://u:hunter2-db-pass@h/d\"\nmax_connections = \"many\"\n")
+        .expect("bad");
+    let (code, text) = run(&["--config", bad.to_str().expect("path"), "serve"], &with_secret);
+    assert_eq!(code, 2, "{text}");
+    outputs.push(("config error".into(), text));
+    let (code, text) = run(
+        &["serve"],
+        &[("DATABASE_URL", "postgres://u:hunter2-db-pass@127.0.0.1:1/d"), ("STRIPE_WEBHOOK_SECRET", SECRET)],
+    );
+    assert_eq!(code, 1, "unreachable database is a runtime failure: {text}");
+    outputs.push(("db unreachable".into(), text));
+    for (what, text) in &outputs {
+        assert!(!text.is_empty() || what.contains("status"), "{what} said nothing");
+        for secret in ["hunter2-db-pass", "sk_test_never_logged_51H", SECRET, "whsec_"] {
+            assert!(!text.contains(secret), "{what} wrote {secret}: {text}");
+        }
+    }
+    let serve_log = &outputs[0].1;
+    assert!(serve_log.contains("webhook refused"), "one line per rejected webhook: {serve_log}");
+    for line in serve_log.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,268 @@
+//! `stripe-mirror status`: what an operator checks at a glance — rows per
+//! table, the newest applied event, the inbox, failed events, the last runs,
+//! the Events API cursor — and whether any of it needs attention (the exit
+//! code is 1 then, for scripts and monitoring). `--json` prints the same
+//! [`Status`] as JSON.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+use sqlx::{PgPool, Row};
+
+use crate::store::Table;
+
+/// Events API cursor older than this needs attention: Stripe keeps events
+/// for 30 days, after that only a full sweep can catch up.
+const CURSOR_WARN_DAYS: i64 = 25;
+const FAILED_SHOWN: i64 = 10;
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub schema: String,
+    pub tables: Vec<TableCount>,
+    pub newest_applied_event: Option<EventRef>,
+    pub inbox_pending: i64,
+    pub inbox_oldest_pending_secs: f64,
+    pub failed_events: i64,
+    /// The newest failed events (at most 10).
+    pub failed: Vec<FailedEvent>,
+    /// The last run of each kind.
+    pub runs: Vec<Run>,
+    /// Unix time of the Events API cursor (reconcile replays from there).
+    pub events_cursor: Option<i64>,
+    pub events_cursor_age_secs: Option<i64>,
+    /// Why the exit code is 1; empty when all is well.
+    pub attention: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TableCount {
+    pub table: &'static str,
+    pub live: i64,
+    pub deleted: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventRef {
+    pub id: String,
+    pub r#type: String,
+    pub created: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailedEvent {
+    pub id: String,
+    pub r#type: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Run {
+    pub kind: String,
+    pub status: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub counts: serde_json::Value,
+    pub error: Option<String>,
+}
+
+impl Status {
+    pub async fn read(pool: &PgPool, schema: &str) -> Result<Status, sqlx::Error> {
+        let mut tables = Vec::new();
+        for t in Table::ALL {
+            let sql = format!(
+                "SELECT count(*) FILTER (WHERE NOT deleted), count(*) FILTER (WHERE deleted) FROM \"{schema}\".{}",
+                t.name()
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await?;
+            tables.push(TableCount { table: t.name(), live: row.try_get(0)?, deleted: row.try_get(1)? });
+        }
+        let newest_applied_event = sqlx::query(
+            "SELECT id, type, created FROM stripe_mirror.events WHERE status = 'applied' ORDER BY created DESC LIMIT 1",
+        )
+        .fetch_optional(pool)
+        .await?
+        .map(|r| Ok::<_, sqlx::Error>(EventRef { id: r.try_get(0)?, r#type: r.try_get(1)?, created: r.try_get(2)? }))
+        .transpose()?;
+        let (inbox_pending, inbox_oldest_pending_secs) = crate::inbox::depth(pool).await?;
+        let failed_events: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM stripe_mirror.events WHERE status = 'failed'")
+                .fetch_one(pool)
+                .await?;
+        let failed = sqlx::query(
+            "SELECT id, type, attempts, last_error FROM stripe_mirror.events WHERE status = 'failed'
+             ORDER BY received_at DESC LIMIT $1",
+        )
+        .bind(FAILED_SHOWN)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(FailedEvent {
+                id: r.try_get(0)?,
+                r#type: r.try_get(1)?,
+                attempts: r.try_get(2)?,
+                last_error: r.try_get(3)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+        let runs = sqlx::query(
+            "SELECT DISTINCT ON (kind) kind, status, started_at, finished_at, counts, error
+             FROM stripe_mirror.runs ORDER BY kind, started_at DESC",
+        )
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok(Run {
+                kind: r.try_get(0)?,
+                status: r.try_get(1)?,
+                started_at: r.try_get(2)?,
+                finished_at: r.try_get(3)?,
+                counts: r.try_get(4)?,
+                error: r.try_get(5)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+        let events_cursor = sqlx::query_scalar::<_, String>("SELECT value FROM stripe_mirror.cursors WHERE name = $1")
+            .bind(crate::sync::EVENTS_CURSOR)
+            .fetch_optional(pool)
+            .await?
+            .and_then(|v| v.parse::<i64>().ok());
+        let now = chrono::Utc::now().timestamp();
+        let mut status = Status {
+            schema: schema.to_string(),
+            tables,
+            newest_applied_event,
+            inbox_pending,
+            inbox_oldest_pending_secs,
+            failed_events,
+            failed,
+            runs,
+            events_cursor,
+            events_cursor_age_secs: events_cursor.map(|c| now - c),
+            attention: Vec::new(),
+        };
+        status.attention = status.problems();
+        Ok(status)
+    }
+
+    /// What needs a person: failed events, an Events API cursor close to
+    /// Stripe's 30-day retention (or none: no backfill yet), a failing reconcile.
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.failed_events > 0 {
+            out.push(format!(
+                "{} failed event(s): read their errors below, fix the cause, then `stripe-mirror events retry --all-failed`",
+                self.failed_events
+            ));
+        }
+        match self.events_cursor_age_secs {
+            None => out.push("no Events API cursor: run `stripe-mirror backfill` first".into()),
+            Some(age) if age > CURSOR_WARN_DAYS * 86_400 => out.push(format!(
+                "the Events API cursor is {} days old (Stripe keeps events 30 days): is the scheduled reconcile running?",
+                (age + 43_200) / 86_400
+            )),
+            Some(_) => {}
+        }
+        let last_reconcile = self.runs.iter().filter(|r| r.kind.starts_with("reconcile")).max_by_key(|r| r.started_at);
+        if let Some(r) = last_reconcile.filter(|r| r.status == "failed") {
+            out.push(format!(
+                "the last reconcile ({}) failed: {}",
+                r.kind,
+                r.error.as_deref().unwrap_or("no error text")
+            ));
+        }
+        out
+    }
+
+    pub fn needs_attention(&self) -> bool {
+        !self.attention.is_empty()
+    }
+
+    /// The table a person reads.
+    pub fn render(&self) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut o = String::new();
+        let _ = writeln!(o, "{:<20} {:>10} {:>10}", format!("{}.", self.schema), "live", "deleted");
+        for t in &self.tables {
+            let _ = writeln!(o, "{:<20} {:>10} {:>10}", t.table, t.live, t.deleted);
+        }
+        let _ = writeln!(o);
+        let oldest = if self.inbox_pending > 0 {
+            format!(", oldest {}", ago(self.inbox_oldest_pending_secs as i64))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(o, "inbox:             {} pending{oldest}, {} failed", self.inbox_pending, self.failed_events);
+        match &self.newest_applied_event {
+            Some(e) => {
+                let _ = writeln!(o, "newest applied:    {} {} (created {})", e.id, e.r#type, ago(now - e.created));
+            }
+            None => {
+                let _ = writeln!(o, "newest applied:    none");
+            }
+        }
+        match self.events_cursor_age_secs {
+            Some(age) => {
+                let _ = writeln!(o, "events cursor:     {}", ago(age));
+            }
+            None => {
+                let _ = writeln!(o, "events cursor:     none");
+            }
+        }
+        let _ = writeln!(o);
+        if self.runs.is_empty() {
+            let _ = writeln!(o, "runs:              none yet");
+        }
+        for r in &self.runs {
+            let when = ago(now - r.started_at.timestamp());
+            let took =
+                r.finished_at.map(|f| format!(" in {:.1} s", (f - r.started_at).as_seconds_f64())).unwrap_or_default();
+            let _ = writeln!(o, "{:<18} {:<11} started {when}{took}  {}", r.kind, r.status, counts_line(&r.counts));
+            if let Some(e) = &r.error {
+                let _ = writeln!(o, "{:<18} error: {e}", "");
+            }
+        }
+        if !self.failed.is_empty() {
+            let _ = writeln!(o, "\nfailed events (newest {} of {}):", self.failed.len(), self.failed_events);
+            for f in &self.failed {
+                let err = f.last_error.as_deref().unwrap_or("");
+                let _ = writeln!(o, "  {} {} after {} attempts: {err}", f.id, f.r#type, f.attempts);
+            }
+        }
+        let _ = writeln!(o);
+        if self.attention.is_empty() {
+            let _ = writeln!(o, "ok: nothing needs attention");
+        } else {
+            let _ = writeln!(o, "NEEDS ATTENTION:");
+            for a in &self.attention {
+                let _ = writeln!(o, "  - {a}");
+            }
+        }
+        o
+    }
+}
+
+/// Sums a run's per-type counts into one line (`fetched 10, inserted 3, …`).
+fn counts_line(counts: &serde_json::Value) -> String {
+    let mut totals: std::collections::BTreeMap<String, u64> = Default::default();
+    if let Some(per_kind) = counts.as_object() {
+        for c in per_kind.values().filter_map(|v| v.as_object()) {
+            for (k, v) in c {
+                *totals.entry(k.clone()).or_default() += v.as_u64().unwrap_or(0);
+            }
+        }
+    }
+    totals.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+}
+
+fn ago(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s ago"),
+        s if s < 7200 => format!("{} min ago", s / 60),
+        s if s < 172_800 => format!("{} h ago", s / 3600),
+        s => format!("{} days ago", s / 86_400),
+    }
+}
