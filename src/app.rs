@@ -108,6 +108,13 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let metrics_addr = config.metrics_addr()?;
     let context = Context::connect(config).await?;
     crate::db::migrate(&context.pool, &config.database.schema).await?;
+    let last_reconcile: Option<f64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM max(finished_at))::float8 FROM stripe_mirror.runs
+         WHERE kind LIKE 'reconcile%' AND status = 'succeeded'",
+    )
+    .fetch_one(&context.pool)
+    .await?;
+    context.metrics.set_last_reconcile_success(last_reconcile.unwrap_or(0.0));
     let listener = server::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
     let metrics_listener = match metrics_addr {

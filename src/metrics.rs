@@ -99,7 +99,7 @@ impl Default for Metrics {
         registry.register("webhooks_rejected", "Webhook requests refused, by reason", m.webhooks_rejected.clone());
         registry.register(
             "events",
-            "Events handled by the apply workers, by outcome (applied, stale, ignored, retry, failed) and type",
+            "Events by outcome (applied, stale, ignored, retry, failed by the apply workers; duplicate: a redelivered webhook) and type",
             m.events.clone(),
         );
         registry.register(
@@ -130,7 +130,7 @@ impl Default for Metrics {
         );
         registry.register(
             "last_reconcile_success_timestamp_seconds",
-            "Unix time the last reconcile run by this process succeeded (0: none yet)",
+            "Unix time the last reconcile run succeeded (any replica, as of this process's start; 0: never)",
             m.last_reconcile_success.clone(),
         );
         registry.register(
@@ -183,6 +183,12 @@ impl Metrics {
         if status == "succeeded" && kind.starts_with("reconcile") {
             self.0.last_reconcile_success.set(chrono::Utc::now().timestamp() as f64);
         }
+    }
+
+    /// Seeds the last-success gauge from the runs table at start, so a
+    /// restart does not look like a reconcile that never ran.
+    pub fn set_last_reconcile_success(&self, unix_secs: f64) {
+        self.0.last_reconcile_success.set(unix_secs);
     }
 
     /// Renders every metric, after setting the inbox gauges read at scrape time.

@@ -121,11 +121,13 @@ fn with(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallibl
 
 async fn receive(signature: Option<String>, body: Bytes, state: AppState) -> warp::reply::Response {
     match accept(signature.as_deref(), &body, &state).await {
-        Ok(stored) => {
+        Ok((stored, event_type)) => {
             let result = if stored == Stored::New { "stored" } else { "duplicate" };
             state.metrics.webhook_received(result);
             if stored == Stored::New {
                 state.wake.notify_waiters();
+            } else {
+                state.metrics.event_processed("duplicate", &event_type);
             }
             json_reply(StatusCode::OK, &serde_json::json!({"received": true, "result": result}))
         }
@@ -143,7 +145,8 @@ async fn receive(signature: Option<String>, body: Bytes, state: AppState) -> war
     }
 }
 
-async fn accept(signature: Option<&str>, body: &Bytes, state: &AppState) -> Result<Stored, Refusal> {
+/// Verifies and stores one webhook; how it was stored, and the event type.
+async fn accept(signature: Option<&str>, body: &Bytes, state: &AppState) -> Result<(Stored, String), Refusal> {
     if state.shutdown.is_cancelled() {
         return Err(Refusal::ShuttingDown);
     }
@@ -151,13 +154,15 @@ async fn accept(signature: Option<&str>, body: &Bytes, state: &AppState) -> Resu
     signature::verify(signature, body, &state.secrets, now, state.tolerance).map_err(Refusal::Signature)?;
     let envelope = Envelope::parse(body).map_err(|_| Refusal::NotAnEvent)?;
     let text = std::str::from_utf8(body).map_err(|_| Refusal::NotAnEvent)?;
-    state.inbox.store(envelope, text.to_string()).await.map_err(|e| match e {
+    let event_type = envelope.event_type.clone();
+    let stored = state.inbox.store(envelope, text.to_string()).await.map_err(|e| match e {
         StoreError::NotStorable(_) => Refusal::NotStorable,
         StoreError::Unavailable(e) => {
             tracing::error!(error = %e, "cannot store webhook event");
             Refusal::Unavailable
         }
-    })
+    })?;
+    Ok((stored, event_type))
 }
 
 async fn readyz(state: AppState) -> warp::reply::Response {

@@ -402,3 +402,30 @@ fn systemd_unit_verifies_and_rates_ok_offline() {
     assert!(score <= 2.0, "exposure {score} (README records 1.1 OK): {line}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn metrics_on_their_own_listener_count_outcomes_by_type() {
+    let app = TestApp::spawn_with(|c| c.service.metrics_listen = "127.0.0.1:0".into()).await;
+    let ev = event("evt_m_1", "customer.created", 1000, customer("cus_m_1", "M"));
+    assert_eq!(app.post_event(&ev).await, 200);
+    assert_eq!(app.post_event(&ev).await, 200); // a redelivery
+    app.drained().await;
+    let metrics_addr = app.running.metrics_addr.expect("metrics listener");
+    assert_ne!(metrics_addr, app.running.addr);
+    let on_main = app.http.get(format!("http://{}/metrics", app.running.addr)).send().await.expect("get");
+    assert_eq!(on_main.status(), 404, "metrics are not on the webhook listener when they have their own");
+    let text =
+        app.http.get(format!("http://{metrics_addr}/metrics")).send().await.expect("get").text().await.expect("text");
+    for want in [
+        "stripe_mirror_events_total{outcome=\"applied\",type=\"customer.created\"} 1",
+        "stripe_mirror_events_total{outcome=\"duplicate\",type=\"customer.created\"} 1",
+        "stripe_mirror_webhooks_received_total{result=\"duplicate\"} 1",
+        "stripe_mirror_inbox_depth 0",
+        "stripe_mirror_last_reconcile_success_timestamp_seconds 0",
+        "# TYPE stripe_mirror_apply_batch_seconds histogram",
+    ] {
+        assert!(text.contains(want), "missing {want}: {text}");
+    }
+    let ready = app.http.get(format!("http://{metrics_addr}/readyz")).send().await.expect("readyz");
+    assert_eq!(ready.status(), 200);
+}
