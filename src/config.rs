@@ -67,6 +67,10 @@ pub struct StripeConfig {
     pub timeout_secs: u64,
     /// Retries of one API request on 429, 5xx, timeouts and connection errors.
     pub max_retries: u32,
+    /// Backfill and full sweep split each list with more than one page into
+    /// this many `created` windows, paged concurrently (Stripe answers a page
+    /// in ~0.3–0.5 s, so one cursor per list cannot use the rate limit).
+    pub list_windows: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +152,7 @@ impl Default for StripeConfig {
             requests_per_second: 0,
             timeout_secs: 30,
             max_retries: 6,
+            list_windows: 4,
         }
     }
 }

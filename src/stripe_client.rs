@@ -70,6 +70,7 @@ pub struct StripeClient {
     api_version: String,
     limiter: RateLimiter,
     max_retries: u32,
+    list_windows: u32,
     metrics: Metrics,
 }
 
@@ -93,8 +94,14 @@ impl StripeClient {
             api_version: cfg.api_version.clone(),
             limiter: RateLimiter::new(rate),
             max_retries: cfg.max_retries,
+            list_windows: cfg.list_windows.max(1),
             metrics,
         })
+    }
+
+    /// `created` windows a large list is split into (`stripe.list_windows`).
+    pub fn list_windows(&self) -> u32 {
+        self.list_windows
     }
 
     pub fn rate_limit_waits(&self) -> u64 {
@@ -198,8 +205,19 @@ impl StripeClient {
         filters: &[(&str, String)],
         starting_after: Option<&str>,
     ) -> Result<Page, ApiError> {
+        self.list_page_sized(path, filters, starting_after, 100).await
+    }
+
+    /// As [`StripeClient::list_page`], with `limit` objects (1–100).
+    pub async fn list_page_sized(
+        &self,
+        path: &str,
+        filters: &[(&str, String)],
+        starting_after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page, ApiError> {
         let mut query: Vec<(&str, String)> = filters.to_vec();
-        query.push(("limit", "100".into()));
+        query.push(("limit", limit.to_string()));
         if let Some(after) = starting_after {
             query.push(("starting_after", after.to_string()));
         }

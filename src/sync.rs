@@ -74,6 +74,40 @@ fn list_queries(kind: Kind) -> Vec<Vec<(&'static str, String)>> {
     }
 }
 
+/// No Stripe object is older than this (2010-01-01): where bisecting for a
+/// list's oldest object starts.
+const STRIPE_EPOCH: i64 = 1_262_304_000;
+
+/// A `created` window of one list, `[gte, lt)`; `None` is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    gte: Option<i64>,
+    lt: Option<i64>,
+}
+
+impl Window {
+    /// Windows from inner boundaries `"b1,b2,…"`: `[-, b1)`, `[b1, b2)`, …, `[bn, -)`.
+    fn from_bounds(plan: &str) -> Vec<Window> {
+        let bounds: Vec<i64> = plan.split(',').filter_map(|b| b.trim().parse().ok()).collect();
+        let mut out = Vec::with_capacity(bounds.len() + 1);
+        let mut gte = None;
+        for b in bounds {
+            out.push(Window { gte, lt: Some(b) });
+            gte = Some(b);
+        }
+        out.push(Window { gte, lt: None });
+        out
+    }
+}
+
+fn created_of(raw: &RawValue) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Head {
+        created: i64,
+    }
+    serde_json::from_str::<Head>(raw.get()).ok().map(|h| h.created)
+}
+
 /// What a sweep does besides upserting.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -91,71 +125,165 @@ pub struct Puller {
 
 impl Puller {
     /// Pages every list of `kind` into the tables. `progress` is told the
-    /// number of objects after each page.
+    /// number of objects after each page. A list with more than one page is
+    /// split into `created` windows paged concurrently ([`Puller::windows`]).
     pub async fn sweep_kind(
         &self,
         kind: Kind,
         mode: Mode,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Counts, SyncError> {
+        let fetched = std::sync::atomic::AtomicU64::new(0);
+        let report = |n: u64| progress(fetched.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n);
         let mut counts = Counts::default();
         let mut seen: HashSet<String> = HashSet::new();
         for filters in list_queries(kind) {
-            let cursor_name = format!(
-                "backfill:{}:{}",
+            let name = format!(
+                "{}:{}",
                 kind.object_name(),
                 filters.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
             );
-            let mut after = match mode {
-                Mode::Backfill => self.cursor(&cursor_name).await?,
-                Mode::FullSweep => None,
-            };
-            if after.as_deref() == Some("done") {
-                continue;
+            let windows = self.windows(kind, &filters, &name, mode).await?;
+            let sweeps = windows.iter().map(|w| {
+                let mut filters = filters.clone();
+                let mut name = format!("backfill:{name}");
+                if let Some(gte) = w.gte {
+                    filters.push(("created[gte]", gte.to_string()));
+                    name.push_str(&format!("&created[gte]={gte}"));
+                }
+                if let Some(lt) = w.lt {
+                    filters.push(("created[lt]", lt.to_string()));
+                    name.push_str(&format!("&created[lt]={lt}"));
+                }
+                self.sweep_list(kind, mode, filters, name, &report)
+            });
+            for (c, s) in futures_util::future::try_join_all(sweeps).await? {
+                counts.add(&c);
+                seen.extend(s);
             }
-            // Fetching the next page overlaps writing this one: the API and
-            // Postgres each wait on the other less.
-            let (pages, mut arrived) = tokio::sync::mpsc::channel::<crate::stripe_client::Page>(2);
-            let fetch = async move {
-                loop {
-                    let page = self.api.list_page(kind.api_path(), &filters, after.as_deref()).await?;
-                    let next = page.data.last().and_then(|o| object_id(o)).filter(|_| page.has_more);
-                    if pages.send(page).await.is_err() {
-                        return Ok(()); // the writer stopped; its error is reported
-                    }
-                    match next {
-                        Some(n) => after = Some(n),
-                        None => return Ok::<(), SyncError>(()),
-                    }
-                }
-            };
-            let write = async {
-                let mut written = Counts::default();
-                while let Some(page) = arrived.recv().await {
-                    let next = page.data.last().and_then(|o| object_id(o)).filter(|_| page.has_more);
-                    if mode == Mode::FullSweep {
-                        seen.extend(page.data.iter().filter_map(|o| object_id(o)));
-                    }
-                    let mut tx = self.pool.begin().await?;
-                    let c = self.write_page(&mut tx, kind, &page.data, page.date).await?;
-                    if mode == Mode::Backfill {
-                        set_cursor(&mut tx, &cursor_name, next.as_deref().unwrap_or("done")).await?;
-                    }
-                    tx.commit().await?;
-                    written.add(&c);
-                    progress(counts.fetched + written.fetched);
-                }
-                Ok::<Counts, SyncError>(written)
-            };
-            let (fetched, written) = tokio::join!(fetch, write);
-            let written = written?;
-            fetched?;
-            counts.add(&written);
         }
         if mode == Mode::FullSweep {
             counts.deleted += self.tombstone_unlisted(kind, &seen).await?;
         }
         Ok(counts)
+    }
+
+    /// Pages one list query (a window of it) from its checkpoint `cursor_name`
+    /// (backfill) or from the start (sweep); returns its counts and, for a
+    /// sweep, the ids it saw.
+    async fn sweep_list(
+        &self,
+        kind: Kind,
+        mode: Mode,
+        filters: Vec<(&'static str, String)>,
+        cursor_name: String,
+        report: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<(Counts, HashSet<String>), SyncError> {
+        let mut seen = HashSet::new();
+        let mut after = match mode {
+            Mode::Backfill => self.cursor(&cursor_name).await?,
+            Mode::FullSweep => None,
+        };
+        if after.as_deref() == Some("done") {
+            return Ok((Counts::default(), seen));
+        }
+        // Fetching the next page overlaps writing this one: the API and
+        // Postgres each wait on the other less.
+        let (pages, mut arrived) = tokio::sync::mpsc::channel::<crate::stripe_client::Page>(2);
+        let fetch = async move {
+            loop {
+                let page = self.api.list_page(kind.api_path(), &filters, after.as_deref()).await?;
+                let next = page.data.last().and_then(|o| object_id(o)).filter(|_| page.has_more);
+                if pages.send(page).await.is_err() {
+                    return Ok(()); // the writer stopped; its error is reported
+                }
+                match next {
+                    Some(n) => after = Some(n),
+                    None => return Ok::<(), SyncError>(()),
+                }
+            }
+        };
+        let write = async {
+            let mut written = Counts::default();
+            while let Some(page) = arrived.recv().await {
+                let next = page.data.last().and_then(|o| object_id(o)).filter(|_| page.has_more);
+                if mode == Mode::FullSweep {
+                    seen.extend(page.data.iter().filter_map(|o| object_id(o)));
+                }
+                let mut tx = self.pool.begin().await?;
+                let c = self.write_page(&mut tx, kind, &page.data, page.date).await?;
+                if mode == Mode::Backfill {
+                    set_cursor(&mut tx, &cursor_name, next.as_deref().unwrap_or("done")).await?;
+                }
+                tx.commit().await?;
+                written.add(&c);
+                report(c.fetched);
+            }
+            Ok::<Counts, SyncError>(written)
+        };
+        let (fetched, written) = tokio::join!(fetch, write);
+        let written = written?;
+        fetched?;
+        Ok((written, seen))
+    }
+
+    /// The `created` windows one list query is paged in. One open window
+    /// when splitting is off or the list fits one page; otherwise
+    /// `stripe.list_windows` windows of equal time between the oldest object
+    /// (found by bisecting with one-object pages) and now, the outer ones
+    /// open-ended so nothing created before or during the run is missed.
+    /// Backfill stores the plan with its checkpoints, so a resumed run pages
+    /// the same windows.
+    async fn windows(
+        &self,
+        kind: Kind,
+        filters: &[(&'static str, String)],
+        name: &str,
+        mode: Mode,
+    ) -> Result<Vec<Window>, SyncError> {
+        let open = vec![Window { gte: None, lt: None }];
+        let parts = i64::from(self.api.list_windows());
+        let plan_name = format!("backfill:plan:{name}");
+        if mode == Mode::Backfill {
+            if let Some(plan) = self.cursor(&plan_name).await? {
+                return Ok(Window::from_bounds(&plan));
+            }
+            // An unsplit backfill already under way keeps going unsplit.
+            if self.cursor(&format!("backfill:{name}")).await?.is_some() {
+                return Ok(open);
+            }
+        }
+        if parts <= 1 {
+            return Ok(open);
+        }
+        let path = kind.api_path();
+        let first = self.api.list_page(path, filters, None).await?;
+        let newest = match first.data.first().and_then(|o| created_of(o)) {
+            Some(c) if first.has_more => c,
+            _ => return Ok(open), // one page: nothing to split
+        };
+        // Bisect for the oldest `created` to ~2% of the span: no object is
+        // older than `lo`, some object is older than `hi`.
+        let (mut lo, mut hi) = (STRIPE_EPOCH, newest + 1);
+        while hi - lo > ((newest - lo) / 50).max(3600) {
+            let mid = lo + (hi - lo) / 2;
+            let mut probe = filters.to_vec();
+            probe.push(("created[lt]", mid.to_string()));
+            if self.api.list_page_sized(path, &probe, None, 1).await?.data.is_empty() {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let span = (newest + 1 - lo).max(parts);
+        let bounds: Vec<i64> = (1..parts).map(|i| lo + span * i / parts).collect();
+        let plan = bounds.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        if mode == Mode::Backfill {
+            let mut conn = self.pool.acquire().await?;
+            set_cursor(&mut conn, &plan_name, &plan).await?;
+        }
+        tracing::debug!(r#type = kind.object_name(), windows = parts, %plan, "list split by created");
+        Ok(Window::from_bounds(&plan))
     }
 
     async fn write_page(
@@ -341,4 +469,23 @@ pub async fn run_finished(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Window;
+
+    #[test]
+    fn windows_cover_everything_from_their_bounds() {
+        let w = Window::from_bounds("100,200");
+        assert_eq!(
+            w,
+            vec![
+                Window { gte: None, lt: Some(100) },
+                Window { gte: Some(100), lt: Some(200) },
+                Window { gte: Some(200), lt: None },
+            ]
+        );
+        assert_eq!(Window::from_bounds(""), vec![Window { gte: None, lt: None }]);
+    }
 }

@@ -51,8 +51,16 @@ async fn backfill_mirrors_the_whole_account_including_canceled_inactive_and_long
 
 #[tokio::test]
 async fn interrupted_backfill_resumes_where_it_stopped() {
-    // A slow rate so the backfill is still paging when we interrupt it.
-    let s = SimApp::spawn_with(|c| c.stripe.requests_per_second = 15, false).await;
+    // A slow rate so the backfill is still paging when we interrupt it; one
+    // window per list so pages can be counted.
+    let s = SimApp::spawn_with(
+        |c| {
+            c.stripe.requests_per_second = 15;
+            c.stripe.list_windows = 1;
+        },
+        false,
+    )
+    .await;
     s.sim.seed(&SeedSpec { customers: 900, ..SeedSpec::small() });
     let puller = s.puller();
     let running =
@@ -76,6 +84,49 @@ async fn interrupted_backfill_resumes_where_it_stopped() {
     // 900 customers + the seeded ones: 10 pages in all; resumed, not restarted.
     assert!(after - before <= 10 - before + 1, "pages before {before}, after {after}");
     assert!(summary.per_kind["customer"].fetched < 900);
+    s.assert_mirror_exact().await;
+}
+
+#[tokio::test]
+async fn large_lists_are_paged_in_created_windows_and_resume_in_the_same_windows() {
+    let s = SimApp::spawn_with(
+        |c| {
+            c.stripe.requests_per_second = 40;
+            c.stripe.list_windows = 4;
+        },
+        false,
+    )
+    .await;
+    s.sim.seed(&SeedSpec { customers: 1500, ..SeedSpec::small() });
+    let puller = s.puller();
+    let running =
+        tokio::spawn(
+            async move { stripe_mirror::jobs::backfill(&puller, false, std::sync::Arc::new(|_, _| {})).await },
+        );
+    loop {
+        let done: i64 = s.app.scalar("SELECT count(*) FROM stripe.customers").await;
+        if done >= 400 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    running.abort();
+    let _ = running.await;
+    let plan: String =
+        s.app.scalar("SELECT value FROM stripe_mirror.cursors WHERE name = 'backfill:plan:customer:'").await;
+    assert_eq!(plan.split(',').count(), 3, "4 windows: {plan}");
+    let windows: i64 =
+        s.app.scalar("SELECT count(*) FROM stripe_mirror.cursors WHERE name LIKE 'backfill:customer:%created%'").await;
+    assert!(windows >= 2, "windows paged concurrently, each with its checkpoint ({windows})");
+    let summary = s.backfill().await;
+    let plan_after: String =
+        s.app.scalar("SELECT value FROM stripe_mirror.cursors WHERE name = 'backfill:plan:customer:'").await;
+    assert_eq!(plan, plan_after, "the resumed run pages the same windows");
+    assert!(summary.per_kind["customer"].fetched < 1500, "resumed, not restarted");
+    s.assert_mirror_exact().await;
+    // A full sweep splits too, and finds everything.
+    let sweep = s.reconcile(true).await;
+    assert!(sweep.per_kind["customer"].fetched >= 1500);
     s.assert_mirror_exact().await;
 }
 
