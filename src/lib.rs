@@ -19,9 +19,15 @@
 //! * [`store`] — the tables and the newest-wins rule, in SQL.
 //! * [`stripe_client`] + [`rate_limit`] — the Stripe API: retries, rate limit, `Date`.
 //!
-//! Around them: [`config`] (config.toml + env), [`db`] (pool, migrations),
-//! [`schedule`] (cron), [`metrics`], [`pglocal`] (a throwaway Postgres for
-//! `demo` and tests), [`app`] (wiring `serve`), [`cli`].
+//! Pull path: [`sync`] (backfill and full sweep of the lists, in `created`
+//! windows; events catch-up; the run lock) and [`jobs`] (runs as commands
+//! and as `serve`'s schedule).
+//!
+//! Around them: [`config`] (config.toml + env), [`db`] (pool, migrations, the
+//! reader role), [`schedule`] (cron), [`metrics`], [`service`] (systemd
+//! notify and watchdog), [`status`] (`stripe-mirror status`), [`pglocal`] (a
+//! throwaway Postgres for `demo` and tests), [`compare`] and [`demo`],
+//! [`app`] (wiring `serve`: start and graceful drain), [`cli`].
 
 pub mod app;
 pub mod apply;

@@ -1,6 +1,6 @@
 //! Process metrics for `GET /metrics`, in the Prometheus/OpenMetrics text
 //! format (`prometheus-client` encodes; counters get their `_total` suffix
-//! there). Every metric the daemon exports is declared in [`Inner`], so this
+//! there). Every metric the daemon exports is declared in `Inner`, so this
 //! file is the list operators alert on. Gauges that live in Postgres (inbox
 //! depth, oldest pending event) are set by the HTTP layer at scrape time.
 
