@@ -1,5 +1,5 @@
 //! The pull path: `backfill`, and `reconcile` (events catch-up and full
-//! sweep). Backfill and the full sweep are one code path ([`sweep_kind`])
+//! sweep). Backfill and the full sweep are one code path ([`Puller::sweep_kind`])
 //! with different bounds: backfill checkpoints each page so it can resume,
 //! the sweep also finds rows Stripe no longer lists.
 //!
@@ -126,7 +126,7 @@ pub struct Puller {
 impl Puller {
     /// Pages every list of `kind` into the tables. `progress` is told the
     /// number of objects after each page. A list with more than one page is
-    /// split into `created` windows paged concurrently ([`Puller::windows`]).
+    /// split into `created` windows paged concurrently (`Puller::windows`).
     pub async fn sweep_kind(
         &self,
         kind: Kind,
