@@ -22,6 +22,11 @@ use crate::stripe_client::{object_id, StripeClient};
 /// Events kept by Stripe: `GET /v1/events` covers the last 30 days.
 const EVENT_RETENTION_SECS: i64 = 30 * 24 * 3600;
 pub const EVENTS_CURSOR: &str = "events_api";
+/// The event types events catch-up lists, as Stripe's `type` wildcards
+/// (`types[]` takes at most 20 names; we handle 47). `customer.*` includes
+/// `customer.subscription.*`. Everything else in an account (charges,
+/// payment intents, …) is never fetched.
+const EVENT_GROUPS: [&str; 5] = ["product.*", "price.*", "plan.*", "customer.*", "invoice.*"];
 /// Advisory lock key: one reconcile or backfill at a time per database.
 const LOCK_KEY: i64 = 0x5354_5250_4d49_5252; // "STRPMIRR"
 
@@ -359,7 +364,20 @@ impl Puller {
             Some(c) => c - overlap_secs,
             None => return Ok(None),
         };
-        let filters = vec![("created[gte]", since.to_string())];
+        let (mut listed, mut new, mut newest) = (0u64, 0u64, since);
+        for group in EVENT_GROUPS {
+            let (l, n, w) = self.catch_up_group(group, since).await?;
+            (listed, new, newest) = (listed + l, new + n, newest.max(w));
+        }
+        let mut conn = self.pool.acquire().await?;
+        set_cursor(&mut conn, EVENTS_CURSOR, &newest.max(now - overlap_secs).min(now).to_string()).await?;
+        Ok(Some((listed, new)))
+    }
+
+    /// Events of one `type` group since `since` into the inbox; (listed,
+    /// new, newest `created`).
+    async fn catch_up_group(&self, group: &str, since: i64) -> Result<(u64, u64, i64), SyncError> {
+        let filters = vec![("type", group.to_string()), ("created[gte]", since.to_string())];
         let (mut listed, mut new, mut newest) = (0u64, 0u64, since);
         let mut after: Option<String> = None;
         loop {
@@ -379,9 +397,7 @@ impl Puller {
                 _ => break,
             }
         }
-        let mut conn = self.pool.acquire().await?;
-        set_cursor(&mut conn, EVENTS_CURSOR, &newest.max(now - overlap_secs).min(now).to_string()).await?;
-        Ok(Some((listed, new)))
+        Ok((listed, new, newest))
     }
 }
 
