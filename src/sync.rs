@@ -419,16 +419,27 @@ pub async fn reset_backfill(pool: &PgPool) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Holds the advisory lock for one run on its own connection; released on
-/// drop of the connection (returned to the pool after `unlock`).
-pub struct RunLock(sqlx::pool::PoolConnection<sqlx::Postgres>);
+/// Holds the advisory lock for one run on its own connection. `release`
+/// unlocks and returns the connection to the pool; dropping it unreleased
+/// (an error, an aborted or cancelled run) closes the connection instead, so
+/// Postgres frees the lock — a pooled connection must never keep it, or no
+/// reconcile would run again while this process lives.
+pub struct RunLock(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
 
 impl RunLock {
     pub async fn try_acquire(pool: &PgPool) -> Result<Option<RunLock>, sqlx::Error> {
-        let mut conn = pool.acquire().await?;
+        // Wrapped before the query, so a cancellation mid-query also closes it.
+        let mut lock = RunLock(Some(pool.acquire().await?));
+        let conn = lock.0.as_mut().ok_or(sqlx::Error::PoolClosed)?;
         let got: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut *conn).await?;
-        Ok(got.then_some(RunLock(conn)))
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut **conn).await?;
+        if got {
+            Ok(Some(lock))
+        } else {
+            // Not locked: the connection can go back to the pool.
+            lock.0.take();
+            Ok(None)
+        }
     }
 
     /// Keeps trying for `patience` (a lock just freed by a dead connection
@@ -447,8 +458,20 @@ impl RunLock {
     }
 
     pub async fn release(mut self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut *self.0).await?;
+        if let Some(conn) = self.0.as_mut() {
+            sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut **conn).await?;
+        }
+        self.0.take(); // unlocked: back to the pool
         Ok(())
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            // Closing the session is what releases a session-level advisory lock.
+            drop(conn.detach());
+        }
     }
 }
 

@@ -126,6 +126,13 @@ async fn large_lists_are_paged_in_created_windows_and_resume_in_the_same_windows
     s.assert_mirror_exact().await;
     // A full sweep splits too, and finds everything.
     let sweep = s.reconcile(true).await;
+    let held: Vec<(i32, String)> = sqlx::query_as(
+        "SELECT pid, state FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory'",
+    )
+    .fetch_all(&s.app.pool)
+    .await
+    .unwrap();
+    assert!(sweep.ran, "ran: lock holders {held:?}, summary {sweep:?}");
     assert!(sweep.per_kind["customer"].fetched >= 1500);
     s.assert_mirror_exact().await;
 }
