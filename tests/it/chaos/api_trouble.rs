@@ -126,7 +126,8 @@ async fn backfill_and_reconcile_finish_through_429s_500s_and_timeouts_within_the
             stats.count_status(200),
             stats.peak_per_second,
         );
-        assert!(stats.count_status(429) > 0 && stats.count_status(500) > 0, "{name}: the faults happened");
+        println!("  by route and status: {:?}", stats.by_route);
+        assert!(stats.count_status(429) > 0, "{name}: the 429s happened");
         assert!(
             stats.peak_per_second <= RATE,
             "{name}: {} requests in one second, over {RATE}/s",
@@ -134,6 +135,8 @@ async fn backfill_and_reconcile_finish_through_429s_500s_and_timeouts_within_the
         );
     }
     println!("backfill:\n{backfill_out}\nreconcile --full:\n{reconcile_out}");
+    // 5% of a hundred-odd requests: counted over both runs.
+    assert!(backfill_stats.count_status(500) + reconcile_stats.count_status(500) > 0, "the 500s happened");
     println!(
         "chaos api: {backfill_compared} rows exact after backfill, {compared} after reconcile; inbox {inbox:?}; total {:.1} s",
         started.elapsed().as_secs_f64()

@@ -78,11 +78,19 @@ impl Variant {
     }
 }
 
+/// The `Stripe-Signature` a request carries.
+enum Sig {
+    /// A valid one for the body as sent, made when sending (`t` is fresh).
+    SignNow,
+    Fixed(Vec<u8>),
+    Absent,
+}
+
 /// One request to send.
 struct Request {
     variant: Variant,
     method: reqwest::Method,
-    signature: Option<Vec<u8>>,
+    signature: Sig,
     body: Vec<u8>,
     /// Sent over a raw socket (binary header bytes, chunked body).
     raw: bool,
@@ -145,7 +153,8 @@ fn build(n: usize, rng: &mut fastrand::Rng) -> (Vec<Request>, usize) {
             variant = Valid;
         }
         let t = now();
-        let mut req = Request { variant, method: reqwest::Method::POST, signature: None, body: Vec::new(), raw: false };
+        let mut req =
+            Request { variant, method: reqwest::Method::POST, signature: Sig::Absent, body: Vec::new(), raw: false };
         match variant {
             Valid => {
                 let n = valid_bodies.len();
@@ -161,32 +170,31 @@ fn build(n: usize, rng: &mut fastrand::Rng) -> (Vec<Request>, usize) {
             Redelivery => req.body = valid_bodies[rng.usize(..valid_bodies.len())].clone(),
             _ => req.body = hostile_body(i, rng),
         }
-        // Valid-looking signatures are made when sending (t must be fresh).
         req.signature = match variant {
-            Forged => Some(format!("t={t},v1={}", hex_of(rng, 32)).into_bytes()),
+            Forged => Sig::Fixed(format!("t={t},v1={}", hex_of(rng, 32)).into_bytes()),
             Replayed => {
                 let stale = t - 301 - rng.i64(0..86_400);
-                Some(header(SECRET, stale, &req.body))
+                Sig::Fixed(header(SECRET, stale, &req.body))
             }
             FromTheFuture => {
                 let ahead = t + 301 + rng.i64(0..86_400);
-                Some(header(SECRET, ahead, &req.body))
+                Sig::Fixed(header(SECRET, ahead, &req.body))
             }
-            WrongSecret => Some(header("whsec_not_ours", t, &req.body)),
-            HeaderGarbage => Some(garbage_header(rng)),
+            WrongSecret => Sig::Fixed(header("whsec_not_ours", t, &req.body)),
+            HeaderGarbage => Sig::Fixed(garbage_header(rng)),
             HeaderBinary => {
                 let mut h = format!("t={t},v1=").into_bytes();
                 h.extend((0..rng.usize(1..64)).map(|_| rng.u8(0x80..=0xff)));
-                Some(h)
+                Sig::Fixed(h)
             }
-            MissingHeader => None,
-            _ => Some(Vec::new()), // signed at send time
+            MissingHeader => Sig::Absent,
+            _ => Sig::SignNow,
         };
         match variant {
             Tampered => {
                 // Signed as is, then one byte changed on the way.
                 let at = rng.usize(..req.body.len());
-                req.signature = Some(header(SECRET, t, &req.body));
+                req.signature = Sig::Fixed(header(SECRET, t, &req.body));
                 req.body[at] = if req.body[at] == b'x' { b'y' } else { b'x' };
             }
             Oversized => {
@@ -199,7 +207,7 @@ fn build(n: usize, rng: &mut fastrand::Rng) -> (Vec<Request>, usize) {
             }
             TruncatedBody => {
                 // Signature of the whole body, half of it sent.
-                req.signature = Some(header(SECRET, t, &req.body));
+                req.signature = Sig::Fixed(header(SECRET, t, &req.body));
                 req.body.truncate(rng.usize(1..req.body.len()));
             }
             TruncatedSignedAsIs => req.body.truncate(rng.usize(0..req.body.len())),
@@ -235,10 +243,10 @@ fn hex_of(rng: &mut fastrand::Rng, bytes: usize) -> String {
 
 /// Sends one request; its status (0 when no answer came).
 async fn send(http: &reqwest::Client, addr: SocketAddr, url: &str, req: &Request) -> u16 {
-    // An empty signature means "sign now" (valid, or signed as is).
     let signature = match &req.signature {
-        Some(s) if s.is_empty() => Some(header(SECRET, now(), &req.body)),
-        other => other.clone(),
+        Sig::SignNow => Some(header(SECRET, now(), &req.body)),
+        Sig::Fixed(s) => Some(s.clone()),
+        Sig::Absent => None,
     };
     if req.raw {
         return raw(addr, signature.as_deref(), &req.body, req.variant == ChunkedNoLength).await;
@@ -250,7 +258,7 @@ async fn send(http: &reqwest::Client, addr: SocketAddr, url: &str, req: &Request
     match r.send().await {
         Ok(resp) => resp.status().as_u16(),
         Err(e) => {
-            eprintln!("{:?}: {e}", req.variant);
+            eprintln!("{:?}: {e:?}", req.variant);
             0
         }
     }
@@ -377,4 +385,55 @@ async fn hostile_requests_are_refused_with_the_documented_status_and_valid_ones_
     assert_eq!(rejected, hostile as u64, "each refusal counted once");
     let variants: HashSet<Variant> = requests.iter().map(|r| r.variant).collect();
     assert_eq!(variants.len(), WEIGHTS.len(), "every variant was sent");
+}
+
+/// Writes `request` on a fresh keep-alive connection; the response head
+/// (lower-cased) and whether the server then closed the connection.
+async fn keep_alive_probe(addr: SocketAddr, request: &[u8]) -> (String, bool) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_millis(1_000), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => break false, // still open after the answer
+        }
+    };
+    let text = String::from_utf8_lossy(&answer).to_lowercase();
+    (text.split("\r\n\r\n").next().unwrap_or_default().to_string(), closed)
+}
+
+/// A refusal sent before the body was read (405, 413, 411) leaves unread
+/// bytes on the connection, so the server closes it; it must say so with
+/// `Connection: close`, or a client (or a proxy's upstream pool) reuses the
+/// dead connection and the next webhook on it fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_that_leave_the_body_unread_say_connection_close() {
+    let _serial = serial().await;
+    let scratch = Scratch::new("keepalive");
+    let db = fresh_database().await;
+    let mut settings = Settings::new(&db, None);
+    settings.max_body_bytes = 1024;
+    let daemon = settings.serve(&scratch, "serve", 0).await;
+    let addr: SocketAddr = format!("127.0.0.1:{}", daemon.port).parse().expect("addr");
+    let body = "x".repeat(200_000);
+    let cases = [
+        (405, format!("PUT /webhooks/stripe HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}", body.len())),
+        (413, format!("POST /webhooks/stripe HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}", body.len())),
+        (411, format!("POST /webhooks/stripe HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")),
+    ];
+    for (status, request) in cases {
+        let (head, closed) = keep_alive_probe(addr, request.as_bytes()).await;
+        println!("{status}: closed={closed}\n{head}");
+        assert!(head.starts_with(&format!("http/1.1 {status}")), "{head}");
+        if closed {
+            assert!(head.contains("connection: close"), "closed without saying so after {status}:\n{head}");
+        }
+    }
+    // A refusal after the body was read keeps the connection usable.
+    let ok = format!("POST /webhooks/stripe HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{{}}");
+    let (head, closed) = keep_alive_probe(addr, ok.as_bytes()).await;
+    assert!(head.starts_with("http/1.1 400") && !closed, "{head} closed={closed}");
 }
