@@ -18,6 +18,7 @@ mod hostile;
 mod lossy;
 mod outage;
 mod props;
+mod regressions;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -308,4 +309,25 @@ pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> u64 {
 
 pub async fn metrics_of(daemon: &Daemon) -> String {
     reqwest::get(daemon.http("/metrics")).await.expect("GET /metrics").text().await.expect("metrics body")
+}
+
+/// What the processes logged (warnings and errors, JSON lines): how many of
+/// each message, with the first `error` field of each. For the printout.
+pub fn log_summary(scratch: &Scratch) -> String {
+    let mut counts: std::collections::BTreeMap<String, (usize, String)> = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(&scratch.dir).into_iter().flatten().flatten() {
+        if entry.path().extension().is_none_or(|e| e != "log") {
+            continue;
+        }
+        for line in std::fs::read_to_string(entry.path()).unwrap_or_default().lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let message = v["fields"]["message"].as_str().unwrap_or("?").to_string();
+            let error = v["fields"]["error"].as_str().unwrap_or_default().chars().take(160).collect();
+            counts.entry(message).or_insert((0, error)).0 += 1;
+        }
+    }
+    if counts.is_empty() {
+        return "nothing logged at warn or above".into();
+    }
+    counts.iter().map(|(m, (n, e))| format!("{n} × {m:?} {e}")).collect::<Vec<_>>().join("; ")
 }
