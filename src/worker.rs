@@ -74,7 +74,9 @@ impl Worker {
             }
             batched.push(b);
         }
-        for (kind, idxs) in &groups {
+        // Kinds in a fixed order (and rows in id order, in `mirror`): workers
+        // sharing the tables take row locks in one order, not deadlock.
+        for (kind, idxs) in Kind::ALL.iter().filter_map(|k| groups.get_key_value(k)) {
             let items: Vec<_> = idxs
                 .iter()
                 .filter_map(|&i| batched[i].as_ref().map(|(_, id, o)| (&events[i], id.clone(), *o)))

@@ -79,6 +79,7 @@ async fn run(replicas: usize) {
         started.elapsed().as_secs_f64(),
     );
     println!("reconcile --full:\n{summary}");
+    println!("logged: {}", log_summary(&scratch));
     println!("actions: {:?}", history.by_action);
     assert!(history.mutations >= 2_000);
     assert!(stats.dropped > 0 && stats.duplicated > 0, "the faults happened: {stats:?}");
@@ -87,9 +88,11 @@ async fn run(replicas: usize) {
     assert_eq!(inbox.failed, 0, "{inbox:?}");
     assert_eq!(after_webhooks.from_events_api, 0, "before reconcile, everything came by webhook");
     assert_eq!(after_webhooks.from_webhooks, after_webhooks.total);
-    // Each event in the inbox once (its primary key), applied exactly once.
-    assert_eq!(inbox.attempts_not_one, 0, "an event was processed more than once: {inbox:?}");
-    if replicas > 1 {
+    // Each event is in the inbox once (its primary key) and was finished
+    // exactly once: the replicas' counters of finished events add up to the
+    // inbox rows. (`attempts_not_one` counts events whose first attempt was
+    // rolled back, e.g. a deadlock victim, and retried: not applied twice.)
+    {
         let mut processed = 0;
         for d in &daemons {
             let text = metrics_of(d).await;
@@ -98,7 +101,7 @@ async fn run(replicas: usize) {
                 .map(|o| metric_sum(&text, "stripe_mirror_events_total", &[&format!("outcome=\"{o}\"")]))
                 .sum();
             println!("replica :{} processed {n} events", d.port);
-            assert!(n > 0, "replica :{} applied nothing", d.port);
+            assert!(replicas == 1 || n > 0, "replica :{} applied nothing", d.port);
             processed += n;
         }
         assert_eq!(processed as i64, inbox.processed(), "events processed by the replicas vs inbox rows");
