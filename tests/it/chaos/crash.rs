@@ -83,7 +83,9 @@ async fn kill_9_mid_burst_loses_no_acknowledged_event() {
     let events = burst(&sim, size(5_000, 10_000));
     until_delivered(&sim, events as u64 * 4 / 10).await;
     let kill_at = started.elapsed();
-    daemon.kill();
+    daemon.signal("KILL");
+    let status = daemon.wait_exit(Duration::from_secs(10)).await.expect("kill -9 ends the process");
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "{status:?}");
     let log = sim.delivery_log();
     let acked: HashSet<String> = log.iter().filter(|r| r.acknowledged()).map(|r| r.event.clone()).collect();
     let acked: Vec<String> = acked.into_iter().collect();

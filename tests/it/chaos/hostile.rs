@@ -210,8 +210,9 @@ fn build(n: usize, rng: &mut fastrand::Rng) -> (Vec<Request>, usize) {
                 req.signature = Sig::Fixed(header(SECRET, t, &req.body));
                 req.body.truncate(rng.usize(1..req.body.len()));
             }
-            TruncatedSignedAsIs => req.body.truncate(rng.usize(0..req.body.len())),
-            NonJson => req.body = (0..rng.usize(0..2_000)).map(|_| rng.u8(..)).collect(),
+            TruncatedSignedAsIs => req.body.truncate(rng.usize(1..req.body.len())),
+            // At least one byte: an empty POST goes out without Content-Length (411).
+            NonJson => req.body = (0..rng.usize(1..2_000)).map(|_| rng.u8(..)).collect(),
             SignedNonEvent => {
                 let options = [
                     json!({"id": format!("cus_hostile_{i}"), "object": "customer"}),
@@ -422,7 +423,11 @@ async fn refusals_that_leave_the_body_unread_say_connection_close() {
     let cases = [
         (405, format!("PUT /webhooks/stripe HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}", body.len())),
         (413, format!("POST /webhooks/stripe HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}", body.len())),
-        (411, format!("POST /webhooks/stripe HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")),
+        (
+            411,
+            "POST /webhooks/stripe HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                .to_string(),
+        ),
     ];
     for (status, request) in cases {
         let (head, closed) = keep_alive_probe(addr, request.as_bytes()).await;
@@ -433,7 +438,7 @@ async fn refusals_that_leave_the_body_unread_say_connection_close() {
         }
     }
     // A refusal after the body was read keeps the connection usable.
-    let ok = format!("POST /webhooks/stripe HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{{}}");
+    let ok = "POST /webhooks/stripe HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}";
     let (head, closed) = keep_alive_probe(addr, ok.as_bytes()).await;
     assert!(head.starts_with("http/1.1 400") && !closed, "{head} closed={closed}");
 }

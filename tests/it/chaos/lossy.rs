@@ -78,6 +78,10 @@ async fn run(replicas: usize) {
         reconcile_took.as_secs_f64(),
         started.elapsed().as_secs_f64(),
     );
+    println!(
+        "events whose first apply attempt was rolled back (deadlock victims) and retried: {}",
+        inbox.attempts_not_one
+    );
     println!("reconcile --full:\n{summary}");
     println!("logged: {}", log_summary(&scratch));
     println!("actions: {:?}", history.by_action);
