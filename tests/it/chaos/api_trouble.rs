@@ -74,8 +74,6 @@ async fn backfill_and_reconcile_finish_through_429s_500s_and_timeouts_within_the
     settings.requests_per_second = RATE;
     settings.timeout_secs = 2;
     settings.max_retries = 12;
-    // A daemon applies what reconcile's events catch-up puts in the inbox.
-    let daemon = settings.serve(&scratch, "serve", 0).await;
     let pool = PgPool::connect(&db).await.expect("connect");
 
     troubled(&sim);
@@ -110,6 +108,11 @@ async fn backfill_and_reconcile_finish_through_429s_500s_and_timeouts_within_the
     window.await.expect("hang window");
     let reconcile_stats = sim.request_stats();
     sim.set_faults(Default::default());
+    // A daemon applies what the events catch-up put in the inbox. Started
+    // only now: its own API calls (a subscription's items past the ten
+    // embedded) would add to the reconcile's in the simulator's count, and
+    // `stripe.requests_per_second` is a per-process limit.
+    let daemon = settings.serve(&scratch, "serve", 0).await;
     let inbox = drained(&pool, Duration::from_secs(60)).await;
     let compared = assert_mirror_exact(&pool, &sim).await;
 
@@ -127,7 +130,7 @@ async fn backfill_and_reconcile_finish_through_429s_500s_and_timeouts_within_the
             stats.peak_per_second,
         );
         println!("  by route and status: {:?}", stats.by_route);
-        assert!(stats.count_status(429) > 0, "{name}: the 429s happened");
+        assert!(stats.count_status(429) > 0, "{name}: the faults happened");
         assert!(
             stats.peak_per_second <= RATE,
             "{name}: {} requests in one second, over {RATE}/s",
@@ -135,8 +138,9 @@ async fn backfill_and_reconcile_finish_through_429s_500s_and_timeouts_within_the
         );
     }
     println!("backfill:\n{backfill_out}\nreconcile --full:\n{reconcile_out}");
-    // 5% of a hundred-odd requests: counted over both runs.
-    assert!(backfill_stats.count_status(500) + reconcile_stats.count_status(500) > 0, "the 500s happened");
+    // The 500s (4% of ~140 requests in CI mode) are reported, not required:
+    // none at all happens 1 time in 300, and the 429s already prove the
+    // retry path; the client treats both alike.
     println!(
         "chaos api: {backfill_compared} rows exact after backfill, {compared} after reconcile; inbox {inbox:?}; total {:.1} s",
         started.elapsed().as_secs_f64()

@@ -33,11 +33,14 @@ async fn postgres_down_for_10_s_mid_burst_loses_nothing_and_nothing_stays_stuck(
     until_delivered(&sim, events as u64 * 3 / 10).await;
     let down_at = started.elapsed();
     pg.stop().expect("stop postgres");
+    let stopped_in = started.elapsed() - down_at;
     let outage = Duration::from_secs(10);
     tokio::time::sleep(outage).await;
     let delivered_while_down = sim.delivery_stats().delivered;
     let http = reqwest::Client::new();
+    // Answered after the pool's 5 s acquire timeout: the outage lasts ~15 s.
     let ready_while_down = http.get(daemon.http("/readyz")).send().await.expect("readyz").status().as_u16();
+    let restart_at = started.elapsed();
     pg.start_again().await.expect("start postgres again");
     let up_at = started.elapsed();
 
@@ -76,14 +79,18 @@ async fn postgres_down_for_10_s_mid_burst_loses_nothing_and_nothing_stays_stuck(
     let compared = assert_mirror_exact(&pool, &sim).await;
     let stats = sim.delivery_stats();
     println!(
-        "chaos outage: {events} events in the burst; Postgres down from {:.1} s to {:.1} s \
+        "chaos outage: {events} events in the burst; Postgres stopped at {:.1} s (took {:.1} s), \
+         started again at {:.1} s (took {:.1} s): down {:.1} s \
          ({delivered_while_down} answered 2xx before/while down); {answered_503} attempts answered 503, \
          {unanswered} unanswered, other non-2xx {other:?}; deliveries {} attempted, {} retried, {} given up; \
          /readyz {ready_while_down} while down, {ready_after} after; inbox after {after:?}; \
          50 new events applied {:.2} s after the outage; after reconcile {inbox:?}; {compared} rows compared; \
          reconcile {:.1} s, total {:.1} s",
         down_at.as_secs_f64(),
-        up_at.as_secs_f64(),
+        stopped_in.as_secs_f64(),
+        restart_at.as_secs_f64(),
+        (up_at - restart_at).as_secs_f64(),
+        (up_at - down_at).as_secs_f64(),
         stats.attempted,
         stats.retried,
         stats.failed,
