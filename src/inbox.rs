@@ -29,6 +29,11 @@ pub async fn insert_many(
         "INSERT INTO stripe_mirror.events (id, type, object_id, created, payload, source)
          SELECT i.id, i.type, i.object_id, i.created, i.payload::jsonb, $6
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[]) AS i(id, type, object_id, created, payload)
+         -- A redelivery of a stored event is filtered here, without touching
+         -- the unique index: ON CONFLICT alone would wait for an apply
+         -- worker's open transaction that updated the row (its status),
+         -- holding this webhook's ack hostage to the apply.
+         WHERE NOT EXISTS (SELECT 1 FROM stripe_mirror.events e WHERE e.id = i.id)
          ON CONFLICT (id) DO NOTHING RETURNING id",
     )
     .bind(&ids)

@@ -6,6 +6,10 @@
 //! server and removes its directory. So nothing outlives us, even on a panic.
 //! `initdb` refuses to run as root, so as root the cluster belongs to the
 //! `postgres` user (Debian's packages create it).
+//!
+//! A test can take the server down and bring it back on the same port and
+//! data directory ([`LocalPostgres::stop`], [`LocalPostgres::start_again`]):
+//! the database-outage scenario of the chaos suite.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -30,6 +34,11 @@ pub enum PgLocalError {
 pub struct LocalPostgres {
     pub url: String,
     _server: Child,
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    fsync: &'static str,
+    as_postgres: bool,
 }
 
 fn step(step: &'static str) -> impl Fn(std::io::Error) -> PgLocalError {
@@ -108,24 +117,85 @@ pub async fn start(durable: bool) -> Result<LocalPostgres, PgLocalError> {
         return Err(PgLocalError::Step { step: "initdb", detail: log });
     }
     let fsync = if durable { "on" } else { "off" };
-    // The shell waits for stdin to close (our exit), then stops the server and cleans up.
+    let options = server_options(&dir_s.to_string(), port, fsync);
+    // The shell waits for stdin to close (our exit), then stops the server
+    // (whichever postmaster runs on the data directory now: a test may have
+    // restarted it) and cleans up.
     let run = format!(
-        "'{bin}/postgres' -D '{dir_s}/data' -k '{dir_s}' -p {port} -c listen_addresses=127.0.0.1 \
-         -c fsync={fsync} -c max_connections=200 -c shared_buffers=256MB >'{dir_s}/server.log' 2>&1 & pid=$!; \
-         cat >/dev/null; kill -INT $pid; wait $pid; rm -rf '{dir_s}'"
+        "'{bin}/postgres' -D '{dir_s}/data' {options} >'{dir_s}/server.log' 2>&1 & \
+         cat >/dev/null; '{bin}/pg_ctl' -D '{dir_s}/data' -m fast -w stop >/dev/null 2>&1; wait; rm -rf '{dir_s}'"
     );
     let server = shell(&run, as_postgres).stdin(Stdio::piped()).spawn().map_err(step("starting postgres"))?;
-    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-            && <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.is_ok()
-        {
-            return Ok(LocalPostgres { url, _server: server });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let pg = LocalPostgres {
+        url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+        _server: server,
+        bin: PathBuf::from(bin.to_string()),
+        dir,
+        port,
+        fsync,
+        as_postgres,
+    };
+    pg.wait_ready().await?;
+    Ok(pg)
+}
+
+/// The postmaster's options: private socket directory, our port, loopback only.
+fn server_options(dir: &str, port: u16, fsync: &str) -> String {
+    format!(
+        "-k '{dir}' -p {port} -c listen_addresses=127.0.0.1 -c fsync={fsync} -c max_connections=200 \
+         -c shared_buffers=256MB"
+    )
+}
+
+impl LocalPostgres {
+    pub fn port(&self) -> u16 {
+        self.port
     }
-    let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-    Err(PgLocalError::Step { step: "waiting for postgres", detail: log })
+
+    /// Waits (up to 10 s) until the server accepts connections.
+    async fn wait_ready(&self) -> Result<(), PgLocalError> {
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok()
+                && <sqlx::PgConnection as sqlx::Connection>::connect(&self.url).await.is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+        Err(PgLocalError::Step { step: "waiting for postgres", detail: log })
+    }
+
+    fn pg_ctl(&self, step_name: &'static str, args: &str) -> Result<(), PgLocalError> {
+        let (bin, dir) = (self.bin.display(), self.dir.display());
+        let script = format!("'{bin}/pg_ctl' -D '{dir}/data' {args} >>'{dir}/pg_ctl.log' 2>&1");
+        let status = shell(&script, self.as_postgres)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(step(step_name))?;
+        if status.success() {
+            return Ok(());
+        }
+        let log = std::fs::read_to_string(self.dir.join("pg_ctl.log")).unwrap_or_default();
+        Err(PgLocalError::Step { step: step_name, detail: log })
+    }
+
+    /// Stops the server (fast shutdown: sessions are disconnected, data kept).
+    /// Returns once it is down.
+    pub fn stop(&self) -> Result<(), PgLocalError> {
+        self.pg_ctl("stopping postgres", "-m fast -w stop")
+    }
+
+    /// Starts a stopped server again on the same port and data directory;
+    /// returns once it accepts connections.
+    pub async fn start_again(&self) -> Result<(), PgLocalError> {
+        let options = server_options(&self.dir.display().to_string(), self.port, self.fsync);
+        let dir = self.dir.display();
+        self.pg_ctl("restarting postgres", &format!("-l '{dir}/server.log' -o \"{options}\" -w start"))?;
+        self.wait_ready().await
+    }
 }
 
 fn free_port() -> std::io::Result<u16> {

@@ -1,11 +1,21 @@
-//! Our side of Stripe's rate limit: requests are spaced `1/rate` apart
-//! (a GCRA with no burst), shared by every task of the process. Spacing
-//! rather than a bucket with burst means no one-second window ever holds more
-//! than `rate` requests, which is what Stripe counts.
+//! Our side of Stripe's rate limit: requests are spaced evenly (a GCRA with
+//! no burst), shared by every task of the process. Spacing rather than a
+//! bucket with burst means no one-second window ever holds more than `rate`
+//! requests, which is what Stripe counts.
+//!
+//! Spaced exactly `1/rate` apart, `rate + 1` requests span exactly one
+//! second, so the receiver counts `rate + 1` in a second as soon as the first
+//! is delayed on its way by a millisecond more than the last (the chaos
+//! suite saw 26 at 25/s). The spacing therefore includes a margin:
+//! `rate + 1` consecutive requests span one second plus [`JITTER_MARGIN`].
+//! The limit is per process (replicas and CLI runs each have their own).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Delivery jitter the spacing absorbs (5% of the rate at 25/s).
+pub const JITTER_MARGIN: Duration = Duration::from_millis(50);
 
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -18,8 +28,8 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// `per_second == 0` means unlimited.
     pub fn new(per_second: u32) -> RateLimiter {
-        let interval =
-            if per_second == 0 { Duration::ZERO } else { Duration::from_secs_f64(1.0 / f64::from(per_second)) };
+        let window = Duration::from_secs(1) + JITTER_MARGIN;
+        let interval = if per_second == 0 { Duration::ZERO } else { window / per_second };
         RateLimiter { interval, next_free: Mutex::new(Instant::now()), waits: AtomicU64::new(0) }
     }
 
@@ -64,5 +74,13 @@ mod tests {
         // 21 requests at 100/s: the last one waits for the 20th interval.
         assert!(start.elapsed() >= Duration::from_millis(195), "{:?}", start.elapsed());
         assert_eq!(limiter.waits(), 20);
+    }
+
+    #[test]
+    fn rate_plus_one_requests_span_more_than_a_second() {
+        for rate in [1, 20, 25, 80, 100] {
+            let limiter = RateLimiter::new(rate);
+            assert!(limiter.interval * rate >= Duration::from_secs(1) + JITTER_MARGIN, "{rate}/s");
+        }
     }
 }

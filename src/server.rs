@@ -202,7 +202,13 @@ async fn recover(rejection: Rejection, metrics: Metrics) -> Result<warp::reply::
         metrics.webhook_rejected(reason);
         tracing::warn!(reason, status = status.as_u16(), "request refused");
     }
-    Ok(json_reply(status, &serde_json::json!({"error": reason})))
+    // A rejection is decided before the body is read; hyper then closes the
+    // connection rather than read what is left. Say so, or a keep-alive
+    // client (a proxy's upstream pool) sends its next webhook on a dead
+    // connection and that one fails too.
+    let mut reply = json_reply(status, &serde_json::json!({"error": reason}));
+    reply.headers_mut().insert(warp::http::header::CONNECTION, warp::http::HeaderValue::from_static("close"));
+    Ok(reply)
 }
 
 fn json_reply(status: StatusCode, body: &serde_json::Value) -> warp::reply::Response {

@@ -1,6 +1,8 @@
 //! Apply workers: drain the inbox. Each pass claims a batch of due events
 //! (`FOR UPDATE SKIP LOCKED`, so several workers and several daemons share
-//! one inbox without applying an event twice), writes the batch's upserts of
+//! one inbox without applying an event twice), locks the objects it touches
+//! in one global order (advisory locks, so concurrent batches queue instead
+//! of deadlocking), writes the batch's upserts of
 //! each kind with one statement, applies the other events one by one, and
 //! commits once: a burst costs a few statements and one commit per batch.
 //! If anything fails, the batch is redone with a savepoint per event, so a
@@ -77,6 +79,7 @@ impl Worker {
             tx.commit().await?;
             return Ok(0);
         }
+        lock_objects(&mut tx, &events).await?;
         // Upserts of one kind are written together; the rest one by one after.
         let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
         let mut groups: std::collections::HashMap<Kind, Vec<usize>> = std::collections::HashMap::new();
@@ -88,7 +91,9 @@ impl Worker {
             }
             batched.push(b);
         }
-        for (kind, idxs) in &groups {
+        // Kinds in a fixed order (and rows in id order, in `mirror`): workers
+        // sharing the tables take row locks in one order, not deadlock.
+        for (kind, idxs) in Kind::ALL.iter().filter_map(|k| groups.get_key_value(k)) {
             let items: Vec<_> = idxs
                 .iter()
                 .filter_map(|&i| batched[i].as_ref().map(|(_, id, o)| (&events[i], id.clone(), *o)))
@@ -134,6 +139,7 @@ impl Worker {
     async fn pass_one_by_one(&self) -> Result<usize, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let events = inbox::claim(&mut tx, self.config.batch_size).await?;
+        lock_objects(&mut tx, &events).await?;
         let mut done = Vec::with_capacity(events.len());
         for ev in &events {
             sqlx::query("SAVEPOINT apply_one").execute(&mut *tx).await?;
@@ -166,4 +172,27 @@ impl Worker {
         self.metrics.event_processed(outcome.status(), &ev.event_type);
         tracing::debug!(event = %ev.id, r#type = %ev.event_type, outcome = outcome.status(), detail = outcome.detail(), "event processed");
     }
+}
+
+/// Advisory-lock namespace of the objects being applied (the two-key form;
+/// `sync`'s run lock uses the one-key form, a separate key space).
+const OBJECT_LOCKS: i32 = 0x534d_4f42; // "SMOB"
+
+/// Locks every object the batch touches (the event's object: a parent with
+/// its children, or a price with its plan twin), in one global order, before
+/// any row is written. Workers and replicas whose batches share objects then
+/// queue in that order instead of locking rows in batch order and
+/// deadlocking: the chaos suite's lossy scenarios lost 1 s to
+/// `deadlock_timeout` per cycle, dozens per run, and retried the victims.
+async fn lock_objects(tx: &mut sqlx::PgConnection, events: &[InboxEvent]) -> Result<(), sqlx::Error> {
+    let ids: Vec<&str> = events.iter().filter_map(|e| e.object_id.as_deref()).collect();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock($1, h)
+         FROM (SELECT DISTINCT hashtext(id) AS h FROM UNNEST($2::text[]) AS id ORDER BY h) AS keys",
+    )
+    .bind(OBJECT_LOCKS)
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

@@ -20,6 +20,8 @@ pub const API_VERSION: &str = "2026-08-26.dahlia";
 pub(crate) struct Emitted {
     pub id: Arc<str>,
     pub body: Arc<str>,
+    /// The event's `created` (simulated clock), for event-time reordering.
+    pub created: i64,
 }
 
 /// What an event says happened.
@@ -84,7 +86,7 @@ impl State {
             deleted: false,
             fields,
         });
-        Emitted { id, body }
+        Emitted { id, body, created: spec.created }
     }
 }
 

@@ -73,6 +73,12 @@ pub struct DeliveryFaults {
     pub reorder_window: usize,
     /// …or of whatever arrived within this many ms, whichever fills first.
     pub reorder_window_ms: u64,
+    /// Shuffle deliveries of events whose `created` falls in the same
+    /// N-second window of the simulated clock (0: off). A window is released
+    /// when an event of a later window is queued, or after
+    /// `reorder_window_ms` (so the last one does not wait forever). This is
+    /// how Stripe's disorder looks: events close in time arrive in any order.
+    pub reorder_window_secs: u64,
     /// Each delivery waits a random time in this range first.
     pub delay_min_ms: u64,
     pub delay_max_ms: u64,
@@ -94,6 +100,7 @@ impl Default for DeliveryFaults {
             duplicate_fraction: 0.0,
             reorder_window: 0,
             reorder_window_ms: 200,
+            reorder_window_secs: 0,
             delay_min_ms: 0,
             delay_max_ms: 0,
             concurrency: 1,

@@ -26,13 +26,16 @@
 //!   the plan view of a price; `previous_attributes`.
 //! - `events` — the event envelope and the event log behind `/v1/events`.
 //! - `webhooks` — endpoints, `Stripe-Signature`, the delivery queue (retry,
-//!   backoff, drop/duplicate/delay/reorder faults) and its worker task.
+//!   backoff, drop/duplicate/delay/reorder faults), its worker task and an
+//!   optional per-attempt delivery log.
 //! - `api` — the warp front door: auth, API faults, `/v1` reads, Stripe's
 //!   error bodies and headers; hands `/_sim` to `mutate`.
 //! - [`mutate`] — the Dashboard operations (Rust methods on [`Sim`]) and the
 //!   `/_sim` HTTP routes (documented there).
 //! - [`faults`] — fault knobs, the rate limiter, request counters.
 //! - `seed` — bulk seeding without events.
+//! - `history` — a scripted account history ([`HistorySpec`]) for
+//!   end-to-end tests: thousands of operations, many per simulated second.
 //! - `snapshot` — every object of a kind, for row-by-row comparison.
 //! - `clock` — the settable simulated clock and HTTP dates.
 //! - `error` — [`SimError`].
@@ -42,6 +45,7 @@ mod clock;
 mod error;
 mod events;
 pub mod faults;
+mod history;
 pub mod mutate;
 mod objects;
 mod seed;
@@ -54,6 +58,7 @@ pub use clock::http_date;
 pub use error::SimError;
 pub use events::API_VERSION;
 pub use faults::{ApiFaults, DeliveryFaults, Faults, RequestStats};
+pub use history::{HistoryReport, HistorySpec};
 pub use mutate::{
     CustomerParams, InvoiceParams, ItemParams, LineParams, PriceParams, ProductParams, Recurring, SubscriptionParams,
     SubscriptionUpdate,
@@ -62,6 +67,6 @@ pub use seed::{SeedReport, SeedSpec};
 pub use sim::{Sim, SimConfig};
 pub use snapshot::SnapshotRow;
 pub use store::Kind;
-pub use webhooks::{sign, signature_header, DeliveryStats, WebhookEndpoint};
+pub use webhooks::{sign, signature_header, DeliveryRecord, DeliveryStats, WebhookEndpoint};
 
 pub(crate) use sim::Shared;

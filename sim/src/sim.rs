@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use crate::clock::Clock;
 use crate::faults::{ApiFaults, DeliveryFaults, Faults, RequestStats, Traffic};
 use crate::store::{Kind, State};
-use crate::webhooks::{self, DeliveryStats, Hub, WebhookEndpoint};
+use crate::webhooks::{self, DeliveryRecord, DeliveryStats, Hub, WebhookEndpoint};
 use crate::{api, SimError};
 
 /// How to start a simulator.
@@ -237,6 +237,16 @@ impl Sim {
 
     pub fn delivery_stats(&self) -> DeliveryStats {
         self.shared.hub.stats()
+    }
+
+    /// Start (with an empty log) or stop recording every webhook attempt.
+    pub fn record_deliveries(&self, on: bool) {
+        self.shared.hub.record(on);
+    }
+
+    /// Every attempt since recording started, in completion order.
+    pub fn delivery_log(&self) -> Vec<DeliveryRecord> {
+        self.shared.hub.log()
     }
 
     pub fn request_stats(&self) -> RequestStats {

@@ -4,6 +4,7 @@
 //! must talk to Stripe.
 
 mod apply_rules;
+mod chaos;
 mod cli;
 mod crash;
 mod daemon;

@@ -214,7 +214,10 @@ async fn rejected_key_stops_with_the_documented_message() {
 #[tokio::test]
 async fn backfill_survives_a_429_storm() {
     let s = SimApp::spawn_with(|_| {}, false).await;
-    s.sim.seed(&SeedSpec { customers: 150, ..SeedSpec::small() });
+    // ~25 list pages: with 30% of them refused, a backfill without a single
+    // 429 has odds of 0.7^25 (1 in 7,000); with 150 customers (~8 pages) it
+    // was 1 in 17, and the test failed that often.
+    s.sim.seed(&SeedSpec { customers: 1_500, subscriptions: 300, invoices: 300, ..SeedSpec::small() });
     s.sim.update_faults(|f| {
         f.api.rate_limit_fraction = 0.3;
         f.api.server_error_fraction = 0.05;

@@ -54,9 +54,32 @@ pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// One HTTP delivery attempt, kept while the delivery log is on
+/// ([`crate::Sim::record_deliveries`]): tests use it to know exactly which
+/// events a receiver acknowledged, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub event: String,
+    /// The endpoint's id (`we_…`).
+    pub endpoint: String,
+    /// The HTTP status, or `None` when no answer came (refused, reset, timeout).
+    pub status: Option<u16>,
+    /// 1 for the first try.
+    pub attempt: u32,
+    pub at: Instant,
+}
+
+impl DeliveryRecord {
+    pub fn acknowledged(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
 struct HubState {
     endpoints: Vec<WebhookEndpoint>,
     queue: Queue,
+    /// Every attempt, while recording is on.
+    log: Option<Vec<DeliveryRecord>>,
 }
 
 /// Endpoints plus the delivery queue. A std mutex: it is held only for
@@ -74,7 +97,7 @@ impl Hub {
     pub fn new() -> Result<Hub, reqwest::Error> {
         let client = reqwest::Client::builder().user_agent("Stripe/1.0 (+https://stripe.com/docs/webhooks)").build()?;
         Ok(Hub {
-            state: Mutex::new(HubState { endpoints: Vec::new(), queue: Queue::default() }),
+            state: Mutex::new(HubState { endpoints: Vec::new(), queue: Queue::default(), log: None }),
             wake: Notify::new(),
             changed: Notify::new(),
             client,
@@ -120,7 +143,7 @@ impl Hub {
         let mut st = self.lock();
         let ids: Vec<Arc<str>> = st.endpoints.iter().map(|e| Arc::from(e.id.as_str())).collect();
         for endpoint in ids {
-            let job = Job { endpoint, event: ev.id.clone(), body: ev.body.clone(), attempt: 0 };
+            let job = Job { endpoint, event: ev.id.clone(), body: ev.body.clone(), created: ev.created, attempt: 0 };
             st.queue.push(job, faults, now);
         }
         drop(st);
@@ -135,6 +158,15 @@ impl Hub {
 
     pub fn reset_stats(&self) {
         self.lock().queue.stats = DeliveryStats::default();
+    }
+
+    /// Start (with an empty log) or stop recording every attempt.
+    pub fn record(&self, on: bool) {
+        self.lock().log = on.then(Vec::new);
+    }
+
+    pub fn log(&self) -> Vec<DeliveryRecord> {
+        self.lock().log.clone().unwrap_or_default()
     }
 
     fn is_idle(&self) -> bool {
@@ -221,14 +253,28 @@ async fn attempt(shared: Arc<Shared>, job: Job, ep: WebhookEndpoint, f: Delivery
         .body(job.body.to_string())
         .send()
         .await;
-    let ok = match result {
-        Ok(resp) => resp.status().is_success(),
+    let status = match result {
+        Ok(resp) => Some(resp.status().as_u16()),
         Err(e) => {
             tracing::debug!(endpoint = %ep.url, event = %job.event, error = %e, "webhook attempt failed");
-            false
+            None
         }
     };
-    shared.hub.lock().queue.finish(job, ok, &f, Instant::now());
+    let ok = status.is_some_and(|s| (200..300).contains(&s));
+    let now = Instant::now();
+    let mut st = shared.hub.lock();
+    if let Some(log) = st.log.as_mut() {
+        let record = DeliveryRecord {
+            event: job.event.to_string(),
+            endpoint: ep.id.clone(),
+            status,
+            attempt: job.attempt + 1,
+            at: now,
+        };
+        log.push(record);
+    }
+    st.queue.finish(job, ok, &f, now);
+    drop(st);
     shared.hub.wake.notify_one();
     shared.hub.changed.notify_waiters();
 }

@@ -1,7 +1,8 @@
 //! The delivery queue as pure state: which delivery goes next, when, and
 //! what happens after an attempt. Delivery faults (drop, duplicate, delay,
-//! reorder) are applied when an event enters the queue; retries re-enter
-//! it with backoff, independently of newer events, as Stripe's do.
+//! reorder by count, arrival time or event time) are applied when an event
+//! enters the queue; retries re-enter it with backoff, independently of
+//! newer events, as Stripe's do.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -18,6 +19,8 @@ pub(crate) struct Job {
     pub endpoint: Arc<str>,
     pub event: Arc<str>,
     pub body: Arc<str>,
+    /// The event's `created` (event-time reorder windows).
+    pub created: i64,
     /// Attempts already made.
     pub attempt: u32,
 }
@@ -78,6 +81,8 @@ pub(crate) struct Queue {
     /// Reorder buffer and when its first job arrived.
     held: Vec<Job>,
     held_since: Option<Instant>,
+    /// Event-time window (`created / reorder_window_secs`) of the held jobs.
+    held_window: Option<i64>,
     timed: BinaryHeap<Timed>,
     seq: u64,
     pub in_flight: usize,
@@ -100,6 +105,15 @@ impl Queue {
         for _ in 0..copies {
             match f.random_delay() {
                 Some(d) => self.schedule(job.clone(), now + d),
+                None if f.reorder_window_secs > 0 => {
+                    let window = job.created.div_euclid(i64::try_from(f.reorder_window_secs).unwrap_or(i64::MAX));
+                    if self.held_window.is_some_and(|w| w != window) {
+                        self.release_held();
+                    }
+                    self.held_window = Some(window);
+                    self.held_since.get_or_insert(now);
+                    self.held.push(job.clone());
+                }
                 None if f.reorder_window > 1 => {
                     self.held_since.get_or_insert(now);
                     self.held.push(job.clone());
@@ -107,6 +121,14 @@ impl Queue {
                 None => self.ready.push_back(job.clone()),
             }
         }
+    }
+
+    /// The held jobs go out, shuffled.
+    fn release_held(&mut self) {
+        fastrand::shuffle(&mut self.held);
+        self.ready.extend(self.held.drain(..));
+        self.held_since = None;
+        self.held_window = None;
     }
 
     fn schedule(&mut self, job: Job, at: Instant) {
@@ -122,11 +144,13 @@ impl Queue {
             }
         }
         let hold_until = self.held_since.map(|s| s + std::time::Duration::from_millis(f.reorder_window_ms));
-        if !self.held.is_empty() && (self.held.len() >= f.reorder_window.max(1) || hold_until.is_some_and(|t| t <= now))
-        {
-            fastrand::shuffle(&mut self.held);
-            self.ready.extend(self.held.drain(..));
-            self.held_since = None;
+        let full = match f.reorder_window_secs {
+            // Event-time windows close when a later window starts (in `push`).
+            0 => self.held.len() >= f.reorder_window.max(1),
+            _ => f.reorder_window > 1 && self.held.len() >= f.reorder_window,
+        };
+        if !self.held.is_empty() && (full || hold_until.is_some_and(|t| t <= now)) {
+            self.release_held();
         }
         if self.in_flight < f.concurrency.max(1) {
             if let Some(job) = self.ready.pop_front() {
@@ -175,7 +199,17 @@ mod tests {
     use std::time::Duration;
 
     fn job(n: u32) -> Job {
-        Job { endpoint: Arc::from("we_1"), event: Arc::from(format!("evt_{n}")), body: Arc::from("{}"), attempt: 0 }
+        timed_job(n, 0)
+    }
+
+    fn timed_job(n: u32, created: i64) -> Job {
+        Job {
+            endpoint: Arc::from("we_1"),
+            event: Arc::from(format!("evt_{n}")),
+            body: Arc::from("{}"),
+            created,
+            attempt: 0,
+        }
     }
 
     fn sent(q: &mut Queue, f: &DeliveryFaults, now: Instant) -> Vec<String> {
@@ -215,6 +249,34 @@ mod tests {
         let mut got = sent(&mut q, &f, now);
         got.sort();
         assert_eq!(got, ["evt_0", "evt_1", "evt_2", "evt_3", "evt_4"]);
+    }
+
+    #[test]
+    fn event_time_windows_shuffle_within_and_keep_order_across() {
+        let f = DeliveryFaults { reorder_window_secs: 5, reorder_window_ms: 60_000, ..DeliveryFaults::default() };
+        let now = Instant::now();
+        let mut q = Queue::default();
+        // Events of seconds 100..=104 (one window), then 105..=106 (the next).
+        for n in 0..40u32 {
+            q.push(timed_job(n, 100 + i64::from(n / 8)), &f, now);
+        }
+        assert!(sent(&mut q, &f, now).is_empty(), "held while the window is open");
+        for n in 40..56u32 {
+            q.push(timed_job(n, 100 + i64::from(n / 8)), &f, now);
+        }
+        let first: Vec<String> = sent(&mut q, &f, now);
+        assert_eq!(first.len(), 40, "the first window is released when the second starts");
+        let mut sorted = first.clone();
+        sorted.sort_by_key(|e| e[4..].parse::<u32>().unwrap());
+        let expected: Vec<String> = (0..40).map(|n| format!("evt_{n}")).collect();
+        assert_eq!(sorted, expected);
+        assert_ne!(first, expected, "40 events shuffled stay in order with probability 1/40!");
+        assert!(sent(&mut q, &f, now).is_empty(), "the last window waits for reorder_window_ms");
+        let later = now + Duration::from_secs(61);
+        let mut rest = sent(&mut q, &f, later);
+        rest.sort();
+        assert_eq!(rest.len(), 16);
+        assert_eq!(q.pending(), 0);
     }
 
     #[test]
