@@ -16,6 +16,7 @@ use sqlx::{AssertSqlSafe, PgPool, SqlSafeStr};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "tables", include_str!("../migrations/0001_tables.sql")),
     (2, "bookkeeping", include_str!("../migrations/0002_bookkeeping.sql")),
+    (3, "inbox payload text", include_str!("../migrations/0003_inbox_payload_text.sql")),
 ];
 
 pub async fn connect(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Error> {

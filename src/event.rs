@@ -139,6 +139,22 @@ impl Envelope {
     }
 }
 
+/// Does this JSON text contain the escape `\u0000`? Postgres's `jsonb`
+/// cannot hold it, so such an object could never be written to the tables.
+/// Assumes valid JSON, where a backslash only starts an escape.
+pub fn has_nul_escape(json: &[u8]) -> bool {
+    let mut rest = json;
+    while let Some(at) = rest.iter().position(|&b| b == b'\\') {
+        let escape = &rest[at..];
+        if escape.starts_with(b"\\u0000") {
+            return true;
+        }
+        // Skip the backslash and the escaped character (`\\` is one escape).
+        rest = escape.get(2..).unwrap_or_default();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +179,15 @@ mod tests {
         assert_eq!(classify("plan.deleted"), Action::Delete(Kind::Price));
         assert_eq!(classify("plan.updated"), Action::PlanTwin);
         assert_eq!(classify("charge.succeeded"), Action::Ignore("unhandled type"));
+    }
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        assert!(has_nul_escape(br#"{"a":"\u0000"}"#));
+        assert!(has_nul_escape(br#"{"a":"x\\\u0000"}"#));
+        assert!(!has_nul_escape(br#"{"a":"\\u0000"}"#));
+        assert!(!has_nul_escape(br#"{"a":"\u0001"}"#));
+        assert!(!has_nul_escape(br#"{"a":"\n\"\\"}"#));
     }
 
     #[test]

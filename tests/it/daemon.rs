@@ -69,11 +69,8 @@ impl Daemon {
 
     /// Sends `signal` (e.g. "TERM") with kill(1).
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
+        let status =
+            Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().expect("run kill");
         assert!(status.success(), "kill -{signal} failed");
     }
 
