@@ -3,7 +3,6 @@
 //! that are not Stripe events; the apply path uses [`classify`].
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 /// The five mirrored object kinds (children are written with their parent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,14 +106,13 @@ struct Wire<'a> {
     #[serde(rename = "type")]
     event_type: String,
     created: i64,
-    #[serde(borrow)]
-    data: WireData<'a>,
+    data: WireData,
 }
 
+/// `data.object` is read for its id only, in the same pass as the envelope.
 #[derive(Deserialize)]
-struct WireData<'a> {
-    #[serde(borrow)]
-    object: &'a RawValue,
+struct WireData {
+    object: ObjectId,
 }
 
 #[derive(Deserialize)]
@@ -133,9 +131,7 @@ impl Envelope {
         if !wire.id.starts_with("evt_") || wire.event_type.is_empty() {
             return Err(EnvelopeError("id or type missing".into()));
         }
-        let object: ObjectId = serde_json::from_str(wire.data.object.get())
-            .map_err(|_| EnvelopeError("data.object is not an object".into()))?;
-        Ok(Envelope { id: wire.id, event_type: wire.event_type, created: wire.created, object_id: object.id })
+        Ok(Envelope { id: wire.id, event_type: wire.event_type, created: wire.created, object_id: wire.data.object.id })
     }
 }
 
@@ -144,7 +140,7 @@ impl Envelope {
 /// Assumes valid JSON, where a backslash only starts an escape.
 pub fn has_nul_escape(json: &[u8]) -> bool {
     let mut rest = json;
-    while let Some(at) = rest.iter().position(|&b| b == b'\\') {
+    while let Some(at) = memchr::memchr(b'\\', rest) {
         let escape = &rest[at..];
         if escape.starts_with(b"\\u0000") {
             return true;

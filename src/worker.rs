@@ -69,16 +69,14 @@ impl Worker {
         let mut batched = Vec::with_capacity(events.len());
         for (i, ev) in events.iter().enumerate() {
             let b = crate::apply::batchable(ev);
-            if let Some((kind, _, _)) = &b {
+            if let Some((kind, _)) = &b {
                 groups.entry(*kind).or_default().push(i);
             }
             batched.push(b);
         }
         for (kind, idxs) in &groups {
-            let items: Vec<_> = idxs
-                .iter()
-                .filter_map(|&i| batched[i].as_ref().map(|(_, id, o)| (&events[i], id.clone(), *o)))
-                .collect();
+            let items: Vec<_> =
+                idxs.iter().filter_map(|&i| batched[i].as_ref().map(|(_, item)| (&events[i], item))).collect();
             match crate::apply::apply_upserts(&mut tx, &self.mirror, *kind, &items).await {
                 Ok(list) => {
                     for (&i, outcome) in idxs.iter().zip(list) {
