@@ -21,6 +21,9 @@ use crate::inbox;
 use crate::metrics::Metrics;
 use crate::mirror::Mirror;
 
+/// Pause after a pass that found fewer events than a batch.
+const LINGER: Duration = Duration::from_millis(25);
+
 #[derive(Clone)]
 pub struct Worker {
     pub pool: PgPool,
@@ -36,7 +39,10 @@ impl Worker {
         while !shutdown.is_cancelled() {
             let idle = match self.pass().await {
                 Ok(0) => Duration::from_millis(500),
-                Ok(_) => continue,
+                Ok(n) if n as i64 >= self.config.batch_size => continue,
+                // The inbox is drained: let the next batch gather for a moment
+                // (one pass per few events costs Postgres several times more).
+                Ok(_) => LINGER,
                 Err(e) => {
                     tracing::warn!(error = %e, "apply pass failed; retrying");
                     Duration::from_secs(1)
@@ -45,7 +51,7 @@ impl Worker {
             // Woken by a new webhook; the timeout catches events stored by
             // other replicas and retries coming due.
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified(), if idle != LINGER => {}
                 _ = tokio::time::sleep(idle) => {}
                 _ = shutdown.cancelled() => {}
             }
