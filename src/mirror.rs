@@ -222,6 +222,8 @@ impl Mirror {
                 }
             }
         }
+        // Rows in id order: concurrent writers lock them in one order.
+        parents.sort_by(|a, b| a.id.cmp(&b.id));
         let rows: Vec<Row> =
             parents.iter().map(|p| Row { id: &p.id, data: p.raw, parent: None, version: p.version }).collect();
         let out = self.store.upsert(conn, table_of(kind), &rows).await?;
@@ -271,6 +273,7 @@ impl Mirror {
             }
             complete.push((parent_id.as_str(), version.at));
         }
+        children.sort_by(|a, b| a.0.cmp(&b.0));
         let rows: Vec<Row> =
             children.iter().map(|(id, d, p, v)| Row { id, data: d, parent: Some(p), version: *v }).collect();
         for chunk in rows.chunks(1000) {
