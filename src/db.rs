@@ -53,6 +53,12 @@ pub async fn migrate(pool: &PgPool, schema: &str) -> Result<(), sqlx::migrate::M
     migrator(schema).run(pool).await
 }
 
+/// Applies pending migrations up to and including `version` only: an older
+/// schema, for tests of upgrades.
+pub async fn migrate_to(pool: &PgPool, schema: &str, version: i64) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator(schema).run_to(version, pool).await
+}
+
 /// True when every embedded migration is applied (`/readyz`).
 pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
     let applied: Option<i64> = sqlx::query_scalar("SELECT count(*) FROM stripe_mirror._sqlx_migrations WHERE success")

@@ -10,4 +10,5 @@ mod daemon;
 mod demo;
 mod helpers;
 mod pull;
+mod upgrade;
 mod webhook_input;
