@@ -7,11 +7,12 @@
 //! concurrent `migrate` runs from several replicas.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgPool, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Connection as _, PgPool, SqlSafeStr};
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "tables", include_str!("../migrations/0001_tables.sql")),
@@ -19,11 +20,22 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "inbox payload text", include_str!("../migrations/0003_inbox_payload_text.sql")),
 ];
 
+/// A pooled connection idle longer than this is pinged before use.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// The pool. sqlx pings every connection it hands out by default: a round
+/// trip before each webhook batch and each apply pass. A connection in steady use is not pinged; one idle
+/// for a while (the database may have restarted meanwhile) still is, and is
+/// replaced if the ping fails.
 pub async fn connect(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = url.expose_secret().parse()?;
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move { Ok(meta.idle_for < PING_IDLE_AFTER || conn.ping().await.is_ok()) })
+        })
         .connect_with(options.application_name("stripe-mirror"))
         .await
 }
