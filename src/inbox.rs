@@ -1,5 +1,7 @@
 //! The event inbox (`stripe_mirror.events`): stored before a webhook is
 //! acknowledged, claimed by apply workers with `FOR UPDATE SKIP LOCKED`.
+//! The payload is the event's JSON text as received (`text`, lz4): Postgres
+//! neither parses it on insert nor renders it on claim.
 
 use sqlx::{PgConnection, PgPool, Row as _};
 
