@@ -2,12 +2,14 @@
 //! returning an [`Outcome`]. The rules for each event type are in
 //! [`crate::event::classify`]; the ordering rule is in [`crate::store`].
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sqlx::PgConnection;
 
 use crate::event::{classify, Action, Kind};
-use crate::mirror::{is_deleted_stub, table_of, Mirror, Refetched, WriteError};
+use crate::mirror::{is_deleted_stub, table_of, Head, Item, Mirror, Refetched, WriteError};
 use crate::store::Version;
 
 /// What applying an event did; recorded on the inbox row.
@@ -60,20 +62,14 @@ struct Data<'a> {
     object: &'a RawValue,
 }
 
-#[derive(Deserialize)]
-struct ObjectHead<'a> {
-    id: Option<String>,
-    object: Option<&'a str>,
-}
-
-/// An event that only upserts its object, with the object: such events of
-/// one kind can be written together ([`apply_upserts`]).
-pub fn batchable(ev: &InboxEvent) -> Option<(Kind, String, &RawValue)> {
+/// An event that only upserts its object, with the object read once: such
+/// events of one kind can be written together ([`apply_upserts`]).
+pub fn batchable(ev: &InboxEvent) -> Option<(Kind, Item<'_>)> {
     let Action::Upsert(kind) = classify(&ev.event_type) else { return None };
     let payload: Payload = serde_json::from_str(&ev.payload).ok()?;
-    let head: ObjectHead = serde_json::from_str(payload.data.object.get()).ok()?;
-    (head.object == Some(kind.object_name())).then_some(())?;
-    Some((kind, head.id?, payload.data.object))
+    let head = Head::read(payload.data.object).ok()?;
+    head.is(kind).then_some(())?;
+    Some((kind, head.into_item(kind, payload.data.object, Version::as_of(ev.created))?))
 }
 
 /// Applies several upsert events of one kind with one write. Returns an
@@ -84,19 +80,19 @@ pub async fn apply_upserts(
     conn: &mut PgConnection,
     mirror: &Mirror,
     kind: Kind,
-    events: &[(&InboxEvent, String, &RawValue)],
+    events: &[(&InboxEvent, &Item<'_>)],
 ) -> Result<Vec<Option<Outcome>>, WriteError> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
     // Newest event per object wins the batch; older ones are stale already.
-    let mut newest: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for (i, (ev, id, _)) in events.iter().enumerate() {
-        match newest.get(id.as_str()).copied() {
+    let mut newest: HashMap<&str, usize> = HashMap::with_capacity(events.len());
+    for (i, (ev, item)) in events.iter().enumerate() {
+        match newest.get(item.id.as_str()).copied() {
             None => {
-                newest.insert(id, i);
+                newest.insert(&item.id, i);
             }
             Some(j) if events[j].0.created < ev.created => {
                 outcomes[j] = Some(Outcome::Stale("older than stored"));
-                newest.insert(id, i);
+                newest.insert(&item.id, i);
             }
             Some(j) if events[j].0.created > ev.created => outcomes[i] = Some(Outcome::Stale("older than stored")),
             Some(_) => {} // same second: left for `apply`, after this batch
@@ -107,8 +103,7 @@ pub async fn apply_upserts(
         v.sort_unstable();
         v
     };
-    let items: Vec<(&RawValue, Version)> =
-        chosen.iter().map(|&i| (events[i].2, Version::as_of(events[i].0.created))).collect();
+    let items: Vec<&Item> = chosen.iter().map(|&i| events[i].1).collect();
     let r = mirror.write_versioned(conn, kind, &items).await?;
     let by_id = |list: &Vec<String>, outcome: Outcome, out: &mut Vec<Option<Outcome>>| {
         for id in list {
@@ -134,19 +129,21 @@ pub async fn apply(conn: &mut PgConnection, mirror: &Mirror, ev: &InboxEvent) ->
         return Ok(Outcome::Ignored("payload has no data.object"));
     };
     let object = payload.data.object;
-    let Ok(head) = serde_json::from_str::<ObjectHead>(object.get()) else {
+    let Ok(head) = Head::read(object) else {
         return Ok(Outcome::Ignored("data.object is not an object"));
     };
-    let Some(id) = head.id else {
+    let Some(id) = head.id.clone() else {
         return Ok(Outcome::Ignored("object has no id"));
     };
     match action {
         Action::Upsert(kind) => {
-            if head.object != Some(kind.object_name()) {
+            if !head.is(kind) {
                 return Ok(Outcome::Ignored("unexpected object type"));
             }
-            let owned = object.to_owned();
-            let r = mirror.write_objects(conn, kind, std::slice::from_ref(&owned), Version::as_of(ev.created)).await?;
+            let Some(item) = head.into_item(kind, object, Version::as_of(ev.created)) else {
+                return Ok(Outcome::Ignored("object has no id"));
+            };
+            let r = mirror.write_versioned(conn, kind, &[&item]).await?;
             Ok(if !r.inserted.is_empty() || !r.updated.is_empty() {
                 Outcome::Applied("written")
             } else if !r.unchanged.is_empty() {
@@ -159,7 +156,7 @@ pub async fn apply(conn: &mut PgConnection, mirror: &Mirror, ev: &InboxEvent) ->
         }
         Action::Delete(kind) => {
             // `plan.deleted` carries a plan-shaped object: keep the price's data.
-            let full = head.object == Some(kind.object_name()) && !is_deleted_stub(object);
+            let full = head.is(kind) && !is_deleted_stub(object);
             let newly = mirror.delete_object(conn, kind, &id, object, full, ev.created).await?;
             Ok(if newly { Outcome::Applied("deleted") } else { Outcome::Stale("already deleted") })
         }

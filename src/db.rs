@@ -7,22 +7,35 @@
 //! concurrent `migrate` runs from several replicas.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgPool, SqlSafeStr};
+use sqlx::{AssertSqlSafe, Connection as _, PgPool, SqlSafeStr};
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "tables", include_str!("../migrations/0001_tables.sql")),
     (2, "bookkeeping", include_str!("../migrations/0002_bookkeeping.sql")),
+    (3, "inbox payload text", include_str!("../migrations/0003_inbox_payload_text.sql")),
 ];
 
+/// A pooled connection idle longer than this is pinged before use.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// The pool. sqlx pings every connection it hands out by default: a round
+/// trip before each webhook batch and each apply pass. A connection in steady use is not pinged; one idle
+/// for a while (the database may have restarted meanwhile) still is, and is
+/// replaced if the ping fails.
 pub async fn connect(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = url.expose_secret().parse()?;
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move { Ok(meta.idle_for < PING_IDLE_AFTER || conn.ping().await.is_ok()) })
+        })
         .connect_with(options.application_name("stripe-mirror"))
         .await
 }
@@ -50,6 +63,12 @@ fn migrator(schema: &str) -> Migrator {
 /// Applies pending migrations; a no-op when current.
 pub async fn migrate(pool: &PgPool, schema: &str) -> Result<(), sqlx::migrate::MigrateError> {
     migrator(schema).run(pool).await
+}
+
+/// Applies pending migrations up to and including `version` only: an older
+/// schema, for tests of upgrades.
+pub async fn migrate_to(pool: &PgPool, schema: &str, version: i64) -> Result<(), sqlx::migrate::MigrateError> {
+    migrator(schema).run_to(version, pool).await
 }
 
 /// True when every embedded migration is applied (`/readyz`).

@@ -3,7 +3,6 @@
 //! that are not Stripe events; the apply path uses [`classify`].
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 /// The five mirrored object kinds (children are written with their parent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,14 +106,13 @@ struct Wire<'a> {
     #[serde(rename = "type")]
     event_type: String,
     created: i64,
-    #[serde(borrow)]
-    data: WireData<'a>,
+    data: WireData,
 }
 
+/// `data.object` is read for its id only, in the same pass as the envelope.
 #[derive(Deserialize)]
-struct WireData<'a> {
-    #[serde(borrow)]
-    object: &'a RawValue,
+struct WireData {
+    object: ObjectId,
 }
 
 #[derive(Deserialize)]
@@ -133,10 +131,24 @@ impl Envelope {
         if !wire.id.starts_with("evt_") || wire.event_type.is_empty() {
             return Err(EnvelopeError("id or type missing".into()));
         }
-        let object: ObjectId = serde_json::from_str(wire.data.object.get())
-            .map_err(|_| EnvelopeError("data.object is not an object".into()))?;
-        Ok(Envelope { id: wire.id, event_type: wire.event_type, created: wire.created, object_id: object.id })
+        Ok(Envelope { id: wire.id, event_type: wire.event_type, created: wire.created, object_id: wire.data.object.id })
     }
+}
+
+/// Does this JSON text contain the escape `\u0000`? Postgres's `jsonb`
+/// cannot hold it, so such an object could never be written to the tables.
+/// Assumes valid JSON, where a backslash only starts an escape.
+pub fn has_nul_escape(json: &[u8]) -> bool {
+    let mut rest = json;
+    while let Some(at) = memchr::memchr(b'\\', rest) {
+        let escape = &rest[at..];
+        if escape.starts_with(b"\\u0000") {
+            return true;
+        }
+        // Skip the backslash and the escaped character (`\\` is one escape).
+        rest = escape.get(2..).unwrap_or_default();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -163,6 +175,15 @@ mod tests {
         assert_eq!(classify("plan.deleted"), Action::Delete(Kind::Price));
         assert_eq!(classify("plan.updated"), Action::PlanTwin);
         assert_eq!(classify("charge.succeeded"), Action::Ignore("unhandled type"));
+    }
+
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not() {
+        assert!(has_nul_escape(br#"{"a":"\u0000"}"#));
+        assert!(has_nul_escape(br#"{"a":"x\\\u0000"}"#));
+        assert!(!has_nul_escape(br#"{"a":"\\u0000"}"#));
+        assert!(!has_nul_escape(br#"{"a":"\u0001"}"#));
+        assert!(!has_nul_escape(br#"{"a":"\n\"\\"}"#));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The event inbox (`stripe_mirror.events`): stored before a webhook is
 //! acknowledged, claimed by apply workers with `FOR UPDATE SKIP LOCKED`.
+//! The payload is the event's JSON text as received (`text`, lz4): Postgres
+//! neither parses it on insert nor renders it on claim.
 
 use sqlx::{PgConnection, PgPool, Row as _};
 
@@ -27,7 +29,7 @@ pub async fn insert_many(
     let bodies: Vec<&str> = rows.iter().map(|(_, b)| *b).collect();
     sqlx::query_scalar(
         "INSERT INTO stripe_mirror.events (id, type, object_id, created, payload, source)
-         SELECT i.id, i.type, i.object_id, i.created, i.payload::jsonb, $6
+         SELECT i.id, i.type, i.object_id, i.created, i.payload, $6
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[]) AS i(id, type, object_id, created, payload)
          -- A redelivery of a stored event is filtered here, without touching
          -- the unique index: ON CONFLICT alone would wait for an apply
@@ -48,12 +50,16 @@ pub async fn insert_many(
 }
 
 /// Claims up to `limit` due events, oldest first, locked until the
-/// transaction ends; other workers skip them.
+/// transaction ends; other workers skip them. The batch is chosen on the
+/// `events_claim_idx` order first and only its payloads are read.
 pub async fn claim(conn: &mut PgConnection, limit: i64) -> Result<Vec<InboxEvent>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, type, created, object_id, payload::text FROM stripe_mirror.events
-         WHERE status = 'pending' AND next_attempt_at <= now()
-         ORDER BY created, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        "WITH c AS (
+           SELECT id FROM stripe_mirror.events
+           WHERE status = 'pending' AND next_attempt_at <= now()
+           ORDER BY created, id LIMIT $1 FOR UPDATE SKIP LOCKED)
+         SELECT e.id, e.type, e.created, e.object_id, e.payload
+         FROM stripe_mirror.events e JOIN c USING (id) ORDER BY e.created, e.id",
     )
     .bind(limit)
     .fetch_all(&mut *conn)

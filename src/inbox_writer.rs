@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinSet;
 
-use crate::event::Envelope;
+use crate::event::{has_nul_escape, Envelope};
 use crate::inbox::{self, Stored};
 
 const MAX_BATCH: usize = 500;
@@ -23,7 +23,7 @@ const MAX_BATCH: usize = 500;
 /// Why an event could not be stored.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    /// Postgres refused the JSON itself (e.g. `\u0000`): the sender's fault.
+    /// Postgres cannot store the JSON (`\u0000` in `jsonb`): the sender's fault.
     #[error("event cannot be stored: {0}")]
     NotStorable(String),
     #[error("database unavailable: {0}")]
@@ -53,8 +53,12 @@ impl InboxWriter {
         InboxWriter { queue }
     }
 
-    /// Stores one event; returns once it is committed.
+    /// Stores one event; returns once it is committed. An event whose object
+    /// the tables could never hold is refused here rather than parked later.
     pub async fn store(&self, envelope: Envelope, body: String) -> Result<Stored, StoreError> {
+        if has_nul_escape(body.as_bytes()) {
+            return Err(StoreError::NotStorable("\\u0000 cannot be stored in jsonb".into()));
+        }
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Request { envelope, body, reply })

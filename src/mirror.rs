@@ -3,6 +3,8 @@
 //! end when Stripe truncated them), children no longer present marked
 //! deleted, and same-second ties settled by asking the API.
 
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -39,10 +41,54 @@ struct Embedded {
     has_more: bool,
 }
 
+/// The fields of an object the mirror routes on, read in one pass; the
+/// embedded lists stay raw until a written parent needs its children.
 #[derive(Deserialize)]
-struct Parent {
-    items: Option<Embedded>,
-    lines: Option<Embedded>,
+pub struct Head<'a> {
+    pub id: Option<String>,
+    #[serde(borrow)]
+    pub object: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    items: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    lines: Option<&'a RawValue>,
+}
+
+impl<'a> Head<'a> {
+    pub fn read(raw: &'a RawValue) -> Result<Head<'a>, serde_json::Error> {
+        serde_json::from_str(raw.get())
+    }
+
+    /// Is this the object a `kind` event carries (not, say, a plan)?
+    pub fn is(&self, kind: Kind) -> bool {
+        self.object.as_deref() == Some(kind.object_name())
+    }
+
+    /// The object to write, or None when it has no id.
+    pub fn into_item(self, kind: Kind, raw: &'a RawValue, version: Version) -> Option<Item<'a>> {
+        let children = match kind {
+            Kind::Subscription => self.items,
+            Kind::Invoice => self.lines,
+            _ => None,
+        };
+        Some(Item { id: self.id?, raw, version, children })
+    }
+}
+
+/// One object to write: its id, its JSON exactly as Stripe sent it, the
+/// version of this state, and its embedded child list (raw) if it has one.
+pub struct Item<'a> {
+    pub id: String,
+    pub raw: &'a RawValue,
+    pub version: Version,
+    children: Option<&'a RawValue>,
+}
+
+impl<'a> Item<'a> {
+    /// Reads an object of `kind`; None when it is not a JSON object with an id.
+    pub fn read(kind: Kind, raw: &'a RawValue, version: Version) -> Option<Item<'a>> {
+        Head::read(raw).ok()?.into_item(kind, raw, version)
+    }
 }
 
 #[derive(Deserialize)]
@@ -87,8 +133,9 @@ impl Mirror {
         objects: &[Box<RawValue>],
         version: Version,
     ) -> Result<Upserted, WriteError> {
-        let items: Vec<(&RawValue, Version)> = objects.iter().map(|o| (&**o, version)).collect();
-        self.write_versioned(conn, kind, &items).await
+        let items: Vec<Item> = objects.iter().filter_map(|o| Item::read(kind, o, version)).collect();
+        let refs: Vec<&Item> = items.iter().collect();
+        self.write_versioned(conn, kind, &refs).await
     }
 
     /// Writes objects of one kind, each with its own version (a batch of
@@ -98,7 +145,7 @@ impl Mirror {
         &self,
         conn: &mut PgConnection,
         kind: Kind,
-        items: &[(&RawValue, Version)],
+        items: &[&Item<'_>],
     ) -> Result<Upserted, WriteError> {
         let mut out = self.write_batch(conn, kind, items).await?;
         for (id, seen) in std::mem::take(&mut out.tied) {
@@ -123,7 +170,9 @@ impl Mirror {
         let path = format!("{}/{}", kind.api_path(), id);
         match self.api("retrieve")?.retrieve(&path).await? {
             Some((raw, date)) if !is_deleted_stub(&raw) => {
-                let r = self.write_batch(conn, kind, &[(&*raw, Version::fetched(date, seen))]).await?;
+                let items: Vec<Item> = Item::read(kind, &raw, Version::fetched(date, seen)).into_iter().collect();
+                let refs: Vec<&Item> = items.iter().collect();
+                let r = self.write_batch(conn, kind, &refs).await?;
                 Ok(Refetched::Written(r))
             }
             Some((raw, date)) => {
@@ -150,7 +199,7 @@ impl Mirror {
     ) -> Result<bool, WriteError> {
         let newly = self.store.tombstone(conn, table_of(kind), id, data, full_object, at).await?;
         if let (true, Some(child)) = (newly, child_table(kind)) {
-            self.store.delete_children_except(conn, child, id, &[], at).await?;
+            self.store.delete_children_except(conn, child, &[(id, at)], &[]).await?;
         }
         Ok(newly)
     }
@@ -159,30 +208,28 @@ impl Mirror {
         &self,
         conn: &mut PgConnection,
         kind: Kind,
-        items: &[(&RawValue, Version)],
+        items: &[&Item<'_>],
     ) -> Result<Upserted, WriteError> {
         // A page can't name one id twice, but a caller's batch might: keep the last.
-        let mut position: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-        let mut parents: Vec<(String, &RawValue, Version)> = Vec::with_capacity(items.len());
-        for (raw, version) in items {
-            let Some(id) = object_id(raw) else { continue };
-            match position.get(&id) {
-                Some(&i) => parents[i] = (id, raw, *version),
+        let mut position: HashMap<&str, usize> = HashMap::with_capacity(items.len());
+        let mut parents: Vec<&Item> = Vec::with_capacity(items.len());
+        for item in items {
+            match position.get(item.id.as_str()) {
+                Some(&i) => parents[i] = item,
                 None => {
-                    position.insert(id.clone(), parents.len());
-                    parents.push((id, raw, *version));
+                    position.insert(&item.id, parents.len());
+                    parents.push(item);
                 }
             }
         }
         // Rows in id order: concurrent writers lock them in one order.
-        parents.sort_by(|a, b| a.0.cmp(&b.0));
+        parents.sort_by(|a, b| a.id.cmp(&b.id));
         let rows: Vec<Row> =
-            parents.iter().map(|(id, raw, version)| Row { id, data: raw, parent: None, version: *version }).collect();
+            parents.iter().map(|p| Row { id: &p.id, data: p.raw, parent: None, version: p.version }).collect();
         let out = self.store.upsert(conn, table_of(kind), &rows).await?;
         if let Some(child) = child_table(kind) {
-            let written: std::collections::HashSet<&String> = out.written().collect();
-            let parents: Vec<&(String, &RawValue, Version)> =
-                parents.iter().filter(|(id, _, _)| written.contains(id)).collect();
+            let written: HashSet<&String> = out.written().collect();
+            let parents: Vec<&Item> = parents.into_iter().filter(|p| written.contains(&p.id)).collect();
             self.write_children(conn, kind, child, &parents).await?;
         }
         Ok(out)
@@ -193,18 +240,16 @@ impl Mirror {
         conn: &mut PgConnection,
         kind: Kind,
         child: Table,
-        parents: &[&(String, &RawValue, Version)],
+        parents: &[&Item<'_>],
     ) -> Result<(), WriteError> {
         let mut children: Vec<(String, Box<RawValue>, &str, Version)> = Vec::new();
         let mut complete: Vec<(&str, i64)> = Vec::new();
-        for (parent_id, raw, version) in parents {
-            let Ok(parent) = serde_json::from_str::<Parent>(raw.get()) else { continue };
-            let Some(list) = (match kind {
-                Kind::Subscription => parent.items,
-                _ => parent.lines,
-            }) else {
-                continue; // no embedded list in this shape: leave children alone
+        for parent in parents {
+            // No embedded list in this shape (or not a list): leave children alone.
+            let Some(list) = parent.children.and_then(|l| serde_json::from_str::<Embedded>(l.get()).ok()) else {
+                continue;
             };
+            let parent_id = &parent.id;
             let data = if list.has_more {
                 // Stripe embeds at most 10; page the rest so the child table is complete.
                 let (path, filters) = match kind {
@@ -219,6 +264,7 @@ impl Mirror {
             };
             // The parent passed the ordering rule at this version, so its
             // children replace anything stored at or below it.
+            let version = parent.version;
             let child_version = Version { at: version.at, supersedes: version.at.max(version.supersedes) };
             for item in data {
                 if let Some(id) = object_id(&item) {
@@ -233,14 +279,8 @@ impl Mirror {
         for chunk in rows.chunks(1000) {
             self.store.upsert(conn, child, chunk).await?;
         }
-        let mut kept: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
-        for (id, _, parent, _) in &children {
-            kept.entry(parent).or_default().push(id.as_str());
-        }
-        for (parent, at) in complete {
-            let keep = kept.get(parent).map_or(&[][..], Vec::as_slice);
-            self.store.delete_children_except(conn, child, parent, keep, at).await?;
-        }
+        let keep: Vec<&str> = children.iter().map(|(id, _, _, _)| id.as_str()).collect();
+        self.store.delete_children_except(conn, child, &complete, &keep).await?;
         Ok(())
     }
 }

@@ -228,22 +228,27 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Marks deleted the children of `parent` not in `keep` (items removed
+    /// Marks deleted the children of each parent not in `keep` (items removed
     /// from a subscription, lines from an invoice; all of them when the parent
-    /// is deleted). Only call with a complete list.
+    /// is deleted), at the parent's version, in one statement. `keep` is the
+    /// complete list of every named parent's children (a child id belongs to
+    /// one parent). Only call with complete lists.
     pub async fn delete_children_except(
         &self,
         conn: &mut PgConnection,
         table: Table,
-        parent: &str,
+        parents: &[(&str, i64)],
         keep: &[&str],
-        at: i64,
     ) -> Result<u64, sqlx::Error> {
         let Some(sql) = &self.sql(table).delete_children_except else {
             return Ok(0);
         };
+        if parents.is_empty() {
+            return Ok(0);
+        }
+        let (ids, ats): (Vec<&str>, Vec<i64>) = parents.iter().copied().unzip();
         let done =
-            sqlx::query(AssertSqlSafe(sql.as_str())).bind(parent).bind(keep).bind(at).execute(&mut *conn).await?;
+            sqlx::query(AssertSqlSafe(sql.as_str())).bind(&ids).bind(&ats).bind(keep).execute(&mut *conn).await?;
         Ok(done.rows_affected())
     }
 
@@ -303,8 +308,9 @@ impl TableSql {
         );
         let delete_children_except = table.parent_column().map(|c| {
             format!(
-                "UPDATE {t} SET deleted = true, version = GREATEST(version, $3), synced_at = now()
-                 WHERE {c} = $1 AND NOT deleted AND NOT (id = ANY($2::text[]))"
+                "UPDATE {t} AS s SET deleted = true, version = GREATEST(s.version, p.at), synced_at = now()
+                 FROM UNNEST($1::text[], $2::int8[]) AS p(parent, at)
+                 WHERE s.{c} = p.parent AND NOT s.deleted AND NOT (s.id = ANY($3::text[]))"
             )
         });
         TableSql { upsert, classify, tombstone, delete_children_except }

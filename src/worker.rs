@@ -23,6 +23,9 @@ use crate::inbox;
 use crate::metrics::Metrics;
 use crate::mirror::Mirror;
 
+/// Pause after a pass that found fewer events than a batch.
+const LINGER: Duration = Duration::from_millis(25);
+
 #[derive(Clone)]
 pub struct Worker {
     pub pool: PgPool,
@@ -41,7 +44,10 @@ impl Worker {
             self.heartbeat.beat();
             let idle = match self.pass().await {
                 Ok(0) => Duration::from_millis(500),
-                Ok(_) => continue,
+                Ok(n) if n as i64 >= self.config.batch_size => continue,
+                // The inbox is drained: let the next batch gather for a moment
+                // (one pass per few events costs Postgres several times more).
+                Ok(_) => LINGER,
                 Err(e) => {
                     tracing::warn!(error = %e, "apply pass failed; retrying");
                     Duration::from_secs(1)
@@ -50,7 +56,7 @@ impl Worker {
             // Woken by a new webhook; the timeout catches events stored by
             // other replicas and retries coming due.
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified(), if idle != LINGER => {}
                 _ = tokio::time::sleep(idle) => {}
                 _ = shutdown.cancelled() => {}
             }
@@ -86,7 +92,7 @@ impl Worker {
         let mut batched = Vec::with_capacity(events.len());
         for (i, ev) in events.iter().enumerate() {
             let b = crate::apply::batchable(ev);
-            if let Some((kind, _, _)) = &b {
+            if let Some((kind, _)) = &b {
                 groups.entry(*kind).or_default().push(i);
             }
             batched.push(b);
@@ -94,10 +100,8 @@ impl Worker {
         // Kinds in a fixed order (and rows in id order, in `mirror`): workers
         // sharing the tables take row locks in one order, not deadlock.
         for (kind, idxs) in Kind::ALL.iter().filter_map(|k| groups.get_key_value(k)) {
-            let items: Vec<_> = idxs
-                .iter()
-                .filter_map(|&i| batched[i].as_ref().map(|(_, id, o)| (&events[i], id.clone(), *o)))
-                .collect();
+            let items: Vec<_> =
+                idxs.iter().filter_map(|&i| batched[i].as_ref().map(|(_, item)| (&events[i], item))).collect();
             match crate::apply::apply_upserts(&mut tx, &self.mirror, *kind, &items).await {
                 Ok(list) => {
                     for (&i, outcome) in idxs.iter().zip(list) {

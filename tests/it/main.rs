@@ -12,4 +12,5 @@ mod demo;
 mod helpers;
 mod operate;
 mod pull;
+mod upgrade;
 mod webhook_input;
