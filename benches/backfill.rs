@@ -6,6 +6,7 @@
 //!
 //! Run: `cargo bench --bench backfill` (BACKFILL_BENCH_SEED=bench for the
 //! ~1,000,000-object account; default `medium`, ~100,000 objects).
+//! `BACKFILL_BENCH_WINDOWS` overrides `stripe.list_windows` (default 4).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -76,6 +77,9 @@ async fn backfill(
     config.stripe.api_base = sim_url.to_string();
     config.stripe.secret_key = Some("sk_test_sim".to_string().into());
     config.stripe.requests_per_second = if rate == 0 { 1_000_000 } else { rate };
+    if let Some(w) = std::env::var("BACKFILL_BENCH_WINDOWS").ok().and_then(|v| v.parse().ok()) {
+        config.stripe.list_windows = w;
+    }
     let ctx = stripe_mirror::app::Context::connect(&config).await?;
     stripe_mirror::db::migrate(&ctx.pool, "stripe").await?;
     let api = ctx.mirror.api.clone().ok_or_else(|| anyhow::anyhow!("no client"))?;
