@@ -148,7 +148,7 @@ impl Puller {
                 kind.object_name(),
                 filters.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
             );
-            let windows = self.windows(kind, &filters, &name, mode).await?;
+            let (windows, mut first_page) = self.windows(kind, &filters, &name, mode).await?;
             let sweeps = windows.iter().map(|w| {
                 let mut filters = filters.clone();
                 let mut name = format!("backfill:{name}");
@@ -160,7 +160,7 @@ impl Puller {
                     filters.push(("created[lt]", lt.to_string()));
                     name.push_str(&format!("&created[lt]={lt}"));
                 }
-                self.sweep_list(kind, mode, filters, name, &report)
+                self.sweep_list(kind, mode, filters, name, first_page.take(), &report)
             });
             for (c, s) in futures_util::future::try_join_all(sweeps).await? {
                 counts.add(&c);
@@ -182,6 +182,7 @@ impl Puller {
         mode: Mode,
         filters: Vec<(&'static str, String)>,
         cursor_name: String,
+        mut first_page: Option<crate::stripe_client::Page>,
         report: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<(Counts, HashSet<String>), SyncError> {
         let mut seen = HashSet::new();
@@ -197,7 +198,10 @@ impl Puller {
         let (pages, mut arrived) = tokio::sync::mpsc::channel::<crate::stripe_client::Page>(2);
         let fetch = async move {
             loop {
-                let page = self.api.list_page(kind.api_path(), &filters, after.as_deref()).await?;
+                let page = match first_page.take() {
+                    Some(page) => page,
+                    None => self.api.list_page(kind.api_path(), &filters, after.as_deref()).await?,
+                };
                 let next = page.data.last().and_then(|o| object_id(o)).filter(|_| page.has_more);
                 if pages.send(page).await.is_err() {
                     return Ok(()); // the writer stopped; its error is reported
@@ -239,33 +243,36 @@ impl Puller {
     /// open-ended so nothing created before or during the run is missed.
     /// Backfill stores the plan with its checkpoints, so a resumed run pages
     /// the same windows.
+    /// A list found to fit one page comes back with that page, which the
+    /// open window writes instead of fetching it again.
     async fn windows(
         &self,
         kind: Kind,
         filters: &[(&'static str, String)],
         name: &str,
         mode: Mode,
-    ) -> Result<Vec<Window>, SyncError> {
+    ) -> Result<(Vec<Window>, Option<crate::stripe_client::Page>), SyncError> {
         let open = vec![Window { gte: None, lt: None }];
         let parts = i64::from(self.api.list_windows());
         let plan_name = format!("backfill:plan:{name}");
         if mode == Mode::Backfill {
             if let Some(plan) = self.cursor(&plan_name).await? {
-                return Ok(Window::from_bounds(&plan));
+                return Ok((Window::from_bounds(&plan), None));
             }
             // An unsplit backfill already under way keeps going unsplit.
             if self.cursor(&format!("backfill:{name}")).await?.is_some() {
-                return Ok(open);
+                return Ok((open, None));
             }
         }
         if parts <= 1 {
-            return Ok(open);
+            return Ok((open, None));
         }
         let path = kind.api_path();
         let first = self.api.list_page(path, filters, None).await?;
         let newest = match first.data.first().and_then(|o| created_of(o)) {
             Some(c) if first.has_more => c,
-            _ => return Ok(open), // one page: nothing to split
+            // One page: nothing to split, and the page is the open window's first.
+            _ => return Ok((open, Some(first))),
         };
         // Bisect for the oldest `created` to ~2% of the span: no object is
         // older than `lo`, some object is older than `hi`.
@@ -288,7 +295,7 @@ impl Puller {
             set_cursor(&mut conn, &plan_name, &plan).await?;
         }
         tracing::debug!(r#type = kind.object_name(), windows = parts, %plan, "list split by created");
-        Ok(Window::from_bounds(&plan))
+        Ok((Window::from_bounds(&plan), None))
     }
 
     async fn write_page(

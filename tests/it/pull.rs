@@ -79,6 +79,16 @@ async fn interrupted_backfill(rate: u32, windows: u32, customers: usize, stop_at
 }
 
 #[tokio::test]
+async fn a_list_that_fits_one_page_is_fetched_once() {
+    let s = SimApp::spawn_with(|c| c.stripe.list_windows = 4, false).await;
+    s.sim.seed(&SeedSpec::small());
+    s.backfill().await;
+    let pages = s.sim.request_stats().by_route.get("GET /v1/customers").map_or(0, |m| m.values().sum::<u64>());
+    assert_eq!(pages, 1, "the page that showed the list needs no windows is the one written");
+    s.assert_mirror_exact().await;
+}
+
+#[tokio::test]
 async fn interrupted_backfill_resumes_where_it_stopped() {
     // A slow rate so the backfill is still paging when we interrupt it (once
     // a few customer pages are checkpointed); one window per list so pages
