@@ -62,16 +62,13 @@ pub async fn insert_many(
 }
 
 /// Claims up to `limit` due events, oldest first, locked until the
-/// transaction ends; other workers skip them. The batch is chosen on the
-/// `events_claim_idx` order first and only its payloads are read.
+/// transaction ends; other workers skip them. The walk follows
+/// `events_claim_idx` and stops after `limit` rows it could lock.
 pub async fn claim(conn: &mut PgConnection, limit: i64) -> Result<Vec<InboxEvent>, sqlx::Error> {
     let rows = sqlx::query(
-        "WITH c AS (
-           SELECT id FROM stripe_mirror.events
-           WHERE status = 'pending' AND next_attempt_at <= now()
-           ORDER BY created, id LIMIT $1 FOR UPDATE SKIP LOCKED)
-         SELECT e.id, e.type, e.created, e.object_id, e.payload
-         FROM stripe_mirror.events e JOIN c USING (id) ORDER BY e.created, e.id",
+        "SELECT id, type, created, object_id, payload FROM stripe_mirror.events
+         WHERE status = 'pending' AND next_attempt_at <= now()
+         ORDER BY created, id LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(limit)
     .fetch_all(&mut *conn)
