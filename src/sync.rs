@@ -219,7 +219,7 @@ impl Puller {
                 if mode == Mode::FullSweep {
                     seen.extend(page.data.iter().filter_map(|o| object_id(o)));
                 }
-                let mut tx = self.pool.begin().await?;
+                let mut tx = crate::db::begin_replayable(&self.pool).await?;
                 let c = self.write_page(&mut tx, kind, &page.data, page.date).await?;
                 if mode == Mode::Backfill {
                     set_cursor(&mut tx, &cursor_name, next.as_deref().unwrap_or("done")).await?;

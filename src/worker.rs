@@ -79,7 +79,7 @@ impl Worker {
     }
 
     async fn pass_batched(&self) -> Result<usize, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::begin_replayable(&self.pool).await?;
         let events = inbox::claim(&mut tx, self.config.batch_size).await?;
         if events.is_empty() {
             tx.commit().await?;
@@ -141,7 +141,7 @@ impl Worker {
     }
 
     async fn pass_one_by_one(&self) -> Result<usize, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::begin_replayable(&self.pool).await?;
         let events = inbox::claim(&mut tx, self.config.batch_size).await?;
         lock_objects(&mut tx, &events).await?;
         let mut done = Vec::with_capacity(events.len());
