@@ -15,6 +15,26 @@ pub enum Stored {
     Duplicate,
 }
 
+const INSERT: &str = "INSERT INTO stripe_mirror.events (id, type, object_id, created, payload, source)
+     SELECT i.id, i.type, i.object_id, i.created, i.payload, $6
+     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[]) AS i(id, type, object_id, created, payload)
+     WHERE (SELECT 1 FROM stripe_mirror.events e WHERE e.id = i.id LIMIT 1) IS NULL
+     ON CONFLICT (id) DO NOTHING RETURNING id";
+
+const CLAIM: &str = "SELECT id, type, created, object_id, payload FROM stripe_mirror.events
+     WHERE status = 'pending' AND next_attempt_at <= now()
+     ORDER BY created, id LIMIT $1 FOR UPDATE SKIP LOCKED";
+
+const FINISH: &str = "UPDATE stripe_mirror.events e
+     SET status = u.status, outcome_detail = u.detail, processed_at = now(),
+         attempts = e.attempts + 1, last_error = NULL
+     FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, status, detail)
+     WHERE e.id = ANY($1::text[]) AND e.id = u.id";
+
+/// The statements run for every webhook batch and apply batch, for the test
+/// that checks their cached plans (see `Store::statements`).
+pub const HOT_STATEMENTS: [&str; 3] = [INSERT, CLAIM, FINISH];
+
 /// Inserts several events in one statement (one commit); returns the ids
 /// that were new. Used by the webhook group commit and the events catch-up.
 pub async fn insert_many(
@@ -34,36 +54,23 @@ pub async fn insert_many(
     // it is always one primary-key probe per event, whereas a NOT EXISTS or a
     // separate `id = ANY($1)` read let the cached generic plan, made while the
     // inbox was small, scan the whole inbox per batch as it grew.
-    sqlx::query_scalar(
-        "INSERT INTO stripe_mirror.events (id, type, object_id, created, payload, source)
-         SELECT i.id, i.type, i.object_id, i.created, i.payload, $6
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[]) AS i(id, type, object_id, created, payload)
-         WHERE (SELECT 1 FROM stripe_mirror.events e WHERE e.id = i.id LIMIT 1) IS NULL
-         ON CONFLICT (id) DO NOTHING RETURNING id",
-    )
-    .bind(&ids)
-    .bind(&types)
-    .bind(&objects)
-    .bind(&created)
-    .bind(&bodies)
-    .bind(source)
-    .fetch_all(pool)
-    .await
-    .map(|v: Vec<String>| v.into_iter().collect())
+    sqlx::query_scalar(INSERT)
+        .bind(&ids)
+        .bind(&types)
+        .bind(&objects)
+        .bind(&created)
+        .bind(&bodies)
+        .bind(source)
+        .fetch_all(pool)
+        .await
+        .map(|v: Vec<String>| v.into_iter().collect())
 }
 
 /// Claims up to `limit` due events, oldest first, locked until the
 /// transaction ends; other workers skip them. The walk follows
 /// `events_claim_idx` and stops after `limit` rows it could lock.
 pub async fn claim(conn: &mut PgConnection, limit: i64) -> Result<Vec<InboxEvent>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, type, created, object_id, payload FROM stripe_mirror.events
-         WHERE status = 'pending' AND next_attempt_at <= now()
-         ORDER BY created, id LIMIT $1 FOR UPDATE SKIP LOCKED",
-    )
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = sqlx::query(CLAIM).bind(limit).fetch_all(&mut *conn).await?;
     rows.into_iter()
         .map(|r| {
             Ok(InboxEvent {
@@ -82,17 +89,7 @@ pub async fn finish(conn: &mut PgConnection, done: &[(&str, Outcome)]) -> Result
     let ids: Vec<&str> = done.iter().map(|(id, _)| *id).collect();
     let statuses: Vec<&str> = done.iter().map(|(_, o)| o.status()).collect();
     let details: Vec<&str> = done.iter().map(|(_, o)| o.detail()).collect();
-    sqlx::query(
-        "UPDATE stripe_mirror.events e
-         SET status = u.status, outcome_detail = u.detail, processed_at = now(),
-             attempts = e.attempts + 1, last_error = NULL
-         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, status, detail) WHERE e.id = u.id",
-    )
-    .bind(&ids)
-    .bind(&statuses)
-    .bind(&details)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(FINISH).bind(&ids).bind(&statuses).bind(&details).execute(&mut *conn).await?;
     Ok(())
 }
 

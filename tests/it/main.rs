@@ -11,6 +11,7 @@ mod daemon;
 mod demo;
 mod helpers;
 mod operate;
+mod plans;
 mod pull;
 mod upgrade;
 mod webhook_input;
