@@ -27,7 +27,6 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// trip before each webhook batch and each apply pass. A connection in steady
 /// use is not pinged; one idle for a while (the database may have restarted
 /// meanwhile) still is, and is replaced if the ping fails.
-
 pub async fn connect(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = url.expose_secret().parse()?;
     PgPoolOptions::new()
