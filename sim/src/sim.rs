@@ -266,6 +266,24 @@ impl Sim {
         serde_json::from_str(&text).ok()
     }
 
+    /// Records an event of any type in the log behind `/v1/events` without
+    /// delivering it: the events of an account that are not about mirrored
+    /// objects (`charge.succeeded`, `payment_intent.created`, …). Returns its id.
+    pub fn record_event(&self, event_type: &str, object: &Value) -> String {
+        let object = object.to_string();
+        let created = self.now();
+        let mut st = self.shared.write();
+        let ev = st.record_event(&crate::events::EventSpec {
+            event_type,
+            object: &object,
+            previous: None,
+            created,
+            request_id: "req_sim_recorded",
+            pending_webhooks: 0,
+        });
+        ev.id.to_string()
+    }
+
     /// Every event, newest first (regardless of retention).
     pub fn events(&self) -> Vec<Value> {
         let st = self.shared.read();

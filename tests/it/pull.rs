@@ -144,6 +144,37 @@ async fn missed_update_is_repaired_by_events_catch_up() {
     s.assert_mirror_exact().await;
 }
 
+/// Events catch-up asks only for the mirrored types: an account's other
+/// events (charges, payment intents, …) are never fetched, so never stored.
+#[tokio::test]
+async fn events_catch_up_fetches_only_the_mirrored_types() {
+    let s = SimApp::spawn_with(|_| {}, false).await;
+    let cus = s.sim.create_customer(CustomerParams::email("b@example.com")).unwrap();
+    let id = cus["id"].as_str().unwrap().to_string();
+    s.backfill().await; // records the Events API position
+    s.sim.advance(5);
+    let foreign = [
+        s.sim.record_event("charge.succeeded", &json!({"id": "ch_1", "object": "charge", "customer": id})),
+        s.sim.record_event("payment_intent.created", &json!({"id": "pi_1", "object": "payment_intent"})),
+        s.sim.record_event("checkout.session.completed", &json!({"id": "cs_1", "object": "checkout.session"})),
+    ];
+    s.sim.update(Kind::Customer, &id, json!({"name": "Renamed"})).unwrap();
+    s.reconcile(false).await;
+    assert_eq!(s.app.row("customers", &id).await.unwrap().0["name"], "Renamed");
+    let types: Vec<String> =
+        sqlx::query_scalar("SELECT type FROM stripe_mirror.events").fetch_all(&s.app.pool).await.unwrap();
+    assert!(types.iter().any(|t| t == "customer.updated"), "{types:?}");
+    for t in &types {
+        assert!(!["charge.", "payment_intent.", "checkout."].iter().any(|p| t.starts_with(p)), "{t} was fetched");
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM stripe_mirror.events WHERE id = ANY($1)")
+        .bind(&foreign[..])
+        .fetch_one(&s.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+}
+
 #[tokio::test]
 async fn missed_delete_is_found_by_the_full_sweep() {
     let s = SimApp::spawn_with(|_| {}, false).await;
