@@ -429,3 +429,47 @@ async fn metrics_on_their_own_listener_count_outcomes_by_type() {
     let ready = app.http.get(format!("http://{metrics_addr}/readyz")).send().await.expect("readyz");
     assert_eq!(ready.status(), 200);
 }
+
+/// A drain that cannot finish (an apply stuck on a lock someone else holds)
+/// is abandoned after `service.shutdown_timeout_secs`: the process still
+/// exits 0, says so in its log, and the acknowledged events stay in the
+/// inbox to be applied by the next start.
+#[tokio::test]
+async fn a_stuck_drain_is_abandoned_after_the_timeout_and_nothing_acknowledged_is_lost() {
+    use sqlx::{Connection, PgConnection};
+    let db = fresh_database().await;
+    let dir = std::env::temp_dir().join(format!("sm-stuck-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("config.toml");
+    std::fs::write(&config, "[service]\nshutdown_timeout_secs = 1\n").expect("config");
+    let log_path = dir.join("serve.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let config_s = config.to_string_lossy().to_string();
+    let port = free_port();
+    let mut daemon = Daemon::start_logging(&db, port, &[], &["--config", config_s.as_str()], log.into()).await;
+    let mut blocker = PgConnection::connect(&db).await.expect("connect");
+    let mut tx = blocker.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE stripe.customers IN EXCLUSIVE MODE").execute(&mut *tx).await.expect("lock");
+    let http = reqwest::Client::new();
+    for i in 0..20 {
+        let ev = event(&format!("evt_stuck_{i}"), "customer.created", 1000, customer(&format!("cus_stuck_{i}"), "S"));
+        let status = post_signed(&http, &daemon.webhook_url(), serde_json::to_vec(&ev).expect("json")).await;
+        assert_eq!(status.expect("post"), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // a worker is now waiting on the lock
+    let started = std::time::Instant::now();
+    daemon.signal("TERM");
+    let exit = daemon.wait_exit(Duration::from_secs(8)).await.expect("exits after the timeout, not never");
+    assert!(exit.success(), "{exit:?}");
+    assert!(started.elapsed() >= Duration::from_millis(900), "the drain was given its second: {:?}", started.elapsed());
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    assert!(log.contains("shutdown timed out"), "{log}");
+    tx.rollback().await.expect("unlock");
+
+    let app = TestApp::spawn_with(|c| c.database.url = Some(db.clone().into())).await;
+    let pending: i64 = app.scalar("SELECT count(*) FROM stripe_mirror.events WHERE id LIKE 'evt_stuck_%'").await;
+    assert_eq!(pending, 20, "every acknowledged event is still in the inbox");
+    app.drained().await;
+    let applied: i64 = app.scalar("SELECT count(*) FROM stripe.customers WHERE id LIKE 'cus_stuck_%'").await;
+    assert_eq!(applied, 20);
+}
