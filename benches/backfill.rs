@@ -38,14 +38,14 @@ async fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism()?.get()
     );
 
-    let (unlimited, rows) = backfill(&base, url, 0, None).await?;
+    let (unlimited, rows, _) = backfill(&base, url, 0, None).await?;
     println!(
         "unlimited:   {:>9} objects in {:>6.1} s = {:>7.0} objects/s ({rows} rows incl. items/lines)",
         unlimited.0,
         unlimited.1,
         unlimited.0 as f64 / unlimited.1
     );
-    let (limited, _) = backfill(&base, url, 100, Some(30.0)).await?;
+    let (limited, _, requests) = backfill(&base, url, 100, Some(30.0)).await?;
     let rss_mb = peak_rss_kb() / 1024;
     let ceiling = postgres_ceiling(&base, &unlimited.2).await?;
     let plain = plain_ceiling(&base, &unlimited.2).await?;
@@ -62,11 +62,13 @@ async fn main() -> anyhow::Result<()> {
     );
     let pages = limited.0 as f64 / 100.0;
     println!(
-        "100 req/s:   {:>9} objects in {:>6.1} s = {:>7.0} objects/s; ~{:.0} requests/s = {:.0}% of the budget",
+        "100 req/s:   {:>9} objects in {:>6.1} s = {:>7.0} objects/s; {:.0} requests/s sent = {:.0}% of the budget \
+         ({:.0} full-page equivalents/s)",
         limited.0,
         limited.1,
         limited.0 as f64 / limited.1,
-        pages / limited.1,
+        requests / limited.1,
+        requests / limited.1,
         pages / limited.1
     );
     println!("peak RSS of the mirror side during the backfills: {rss_mb} MB");
@@ -75,13 +77,13 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Backfills into a fresh database; stops after `stop_after` seconds if set.
-/// Returns ((objects, seconds, database url), rows written).
+/// Returns ((objects, seconds, database url), rows written, API requests sent).
 async fn backfill(
     base: &str,
     sim_url: &str,
     rate: u32,
     stop_after: Option<f64>,
-) -> anyhow::Result<((u64, f64, String), i64)> {
+) -> anyhow::Result<((u64, f64, String), i64, f64)> {
     let db = fresh_db(base).await?;
     let mut config = Config::default();
     config.database.url = Some(db.clone().into());
@@ -116,7 +118,15 @@ async fn backfill(
     )
     .fetch_one(&ctx.pool)
     .await?;
-    Ok(((objects, secs, db), rows))
+    // Every request the client sent (all statuses), from its metrics.
+    let requests: f64 = ctx
+        .metrics
+        .render(0, 0.0)
+        .lines()
+        .filter(|l| l.starts_with("stripe_mirror_api_requests_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    Ok(((objects, secs, db), rows, requests))
 }
 
 /// Postgres alone: the rows the backfill wrote, re-upserted into empty
