@@ -7,7 +7,8 @@
 //!
 //! Run: `cargo bench --bench backfill` (BACKFILL_BENCH_SEED=bench for the
 //! ~1,000,000-object account; default `medium`, ~100,000 objects).
-//! `BACKFILL_BENCH_WINDOWS` overrides `stripe.list_windows` (default 4).
+//! `BACKFILL_BENCH_WINDOWS` overrides `stripe.list_windows` (default 4),
+//! `BACKFILL_BENCH_CONNECTIONS` the pool size (default 20).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -87,7 +88,8 @@ async fn backfill(
     let db = fresh_db(base).await?;
     let mut config = Config::default();
     config.database.url = Some(db.clone().into());
-    config.database.max_connections = 20;
+    config.database.max_connections =
+        std::env::var("BACKFILL_BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     config.stripe.api_base = sim_url.to_string();
     config.stripe.secret_key = Some("sk_test_sim".to_string().into());
     config.stripe.requests_per_second = if rate == 0 { 1_000_000 } else { rate };
