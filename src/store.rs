@@ -304,6 +304,9 @@ impl TableSql {
                RETURNING s.id, s.data)
              SELECT up.id, old.id IS NULL, old.data IS NOT DISTINCT FROM up.data FROM up LEFT JOIN old USING (id)"
         );
+        // One primary-key probe per row: LATERAL … LIMIT 1 keeps the planner
+        // from joining the whole table (a cached plan made on an empty table
+        // did, see tests/it/plans.rs).
         let classify = format!(
             "SELECT s.id, s.version, s.deleted, s.data = i.data
              FROM UNNEST($1::text[], $2::jsonb[]) AS i(id, data)
@@ -323,8 +326,6 @@ impl TableSql {
                    data = CASE WHEN $4 AND excluded.version >= s.version THEN excluded.data ELSE s.data END
                WHERE NOT s.deleted"
         );
-        // (`classify` probes the primary key once per row: the LATERAL … LIMIT 1
-        // keeps the planner from joining the whole table.)
         // `s.{c} = ANY($1)` gives the planner an index condition on the child
         // table whatever its statistics said when the plan was cached; joined
         // only to the UNNEST, a generic plan made while the table was small
