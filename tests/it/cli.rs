@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+use crate::helpers::Scratch;
+
 /// Runs the binary with a clean environment plus `env`; (exit code, stdout+stderr).
 pub fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stripe-mirror"));
@@ -30,8 +32,8 @@ fn missing_webhook_secret_exits_2_naming_the_key_before_serving() {
 
 #[test]
 fn bad_config_file_exits_2_naming_the_key() {
-    let dir = std::env::temp_dir().join(format!("sm-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = Scratch::new("cli");
+    let dir = &scratch.dir;
     let path = dir.join("config.toml");
     std::fs::write(&path, "[webhook]\ntolerance_secs = \"five minutes\"\n").unwrap();
     let (code, text) = run(&["--config", path.to_str().unwrap(), "migrate"], &[]);

@@ -26,6 +26,30 @@ async fn server_url() -> String {
     url.clone()
 }
 
+/// A directory for one test's files (config, logs, sockets), removed on
+/// drop unless the test failed, so the logs are there to read.
+pub struct Scratch {
+    pub dir: std::path::PathBuf,
+}
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("sm-{name}-{}-{}", std::process::id(), fastrand::u32(..)));
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch { dir }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test files kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 /// A new empty database; its URL.
 pub async fn fresh_database() -> String {
     pglocal::create_database(&server_url().await, "it").await.expect("create a test database")

@@ -130,8 +130,8 @@ async fn notified(socket: &tokio::net::UnixDatagram, want: &str) -> String {
 #[tokio::test]
 async fn under_systemd_it_notifies_ready_pings_the_watchdog_and_says_stopping() {
     let db = fresh_database().await;
-    let dir = std::env::temp_dir().join(format!("sm-notify-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let scratch = Scratch::new("notify");
+    let dir = &scratch.dir;
     let path = dir.join("notify.sock");
     let _ = std::fs::remove_file(&path);
     let socket = tokio::net::UnixDatagram::bind(&path).expect("bind notify socket");
@@ -149,7 +149,6 @@ async fn under_systemd_it_notifies_ready_pings_the_watchdog_and_says_stopping() 
     daemon.signal("TERM");
     notified(&socket, "STOPPING=1").await;
     assert!(daemon.wait_exit(Duration::from_secs(10)).await.expect("exits").success());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Parks one event as failed: an invoice with truncated lines and no API key.
@@ -302,8 +301,8 @@ async fn no_secret_reaches_the_logs_in_json_or_on_errors() {
     // Trust auth ignores the password, so it can be in the URL like in production.
     let db_with_password = db.replacen("postgres://postgres@", "postgres://postgres:hunter2-db-pass@", 1);
     assert_ne!(db, db_with_password, "URL shape: {db}");
-    let dir = std::env::temp_dir().join(format!("sm-logs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let scratch = Scratch::new("logs");
+    let dir = &scratch.dir;
     let config = dir.join("config.toml");
     std::fs::write(&config, "[log]\nformat = \"json\"\nlevel = \"debug\"\n[stripe]\nmax_retries = 0\n")
         .expect("config");
@@ -369,7 +368,6 @@ async fn no_secret_reaches_the_logs_in_json_or_on_errors() {
     for line in serve_log.lines() {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -378,8 +376,8 @@ fn systemd_unit_verifies_and_rates_ok_offline() {
         eprintln!("systemd-analyze is not installed here; skipping (Debian: apt-get install systemd)");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("sm-unit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let scratch = Scratch::new("unit");
+    let dir = &scratch.dir;
     let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/stripe-mirror.service"))
         .expect("unit file");
     // verify checks that ExecStart exists: point it at the binary under test.
@@ -400,7 +398,6 @@ fn systemd_unit_verifies_and_rates_ok_offline() {
         line.split(':').nth(1).and_then(|r| r.split_whitespace().next()).and_then(|s| s.parse().ok()).expect("score");
     println!("{}", line.trim());
     assert!(score <= 2.0, "exposure {score} (README records 1.1 OK): {line}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -438,8 +435,8 @@ async fn metrics_on_their_own_listener_count_outcomes_by_type() {
 async fn a_stuck_drain_is_abandoned_after_the_timeout_and_nothing_acknowledged_is_lost() {
     use sqlx::{Connection, PgConnection};
     let db = fresh_database().await;
-    let dir = std::env::temp_dir().join(format!("sm-stuck-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let scratch = Scratch::new("stuck");
+    let dir = &scratch.dir;
     let config = dir.join("config.toml");
     std::fs::write(&config, "[service]\nshutdown_timeout_secs = 1\n").expect("config");
     let log_path = dir.join("serve.log");

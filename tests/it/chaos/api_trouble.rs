@@ -66,7 +66,7 @@ fn account(sim: &Sim) {
 async fn backfill_and_reconcile_finish_through_429s_500s_and_timeouts_within_the_rate_limit() {
     let _serial = serial().await;
     let started = Instant::now();
-    let scratch = Scratch::new("api");
+    let scratch = Scratch::new("chaos-api");
     let sim = Sim::start(SimConfig::default()).await.expect("simulator");
     account(&sim);
     let db = fresh_database().await;

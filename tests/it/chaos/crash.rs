@@ -69,7 +69,7 @@ pub async fn in_inbox(pool: &PgPool, ids: &[String]) -> i64 {
 async fn kill_9_mid_burst_loses_no_acknowledged_event() {
     let _serial = serial().await;
     let started = Instant::now();
-    let scratch = Scratch::new("crash");
+    let scratch = Scratch::new("chaos-crash");
     let sim = Sim::start(SimConfig::default()).await.expect("simulator");
     let db = fresh_database().await;
     let settings = Settings::new(&db, Some(&sim));

@@ -299,7 +299,7 @@ async fn raw(addr: SocketAddr, signature: Option<&[u8]>, body: &[u8], chunked: b
 async fn hostile_requests_are_refused_with_the_documented_status_and_valid_ones_applied() {
     let _serial = serial().await;
     let started = Instant::now();
-    let scratch = Scratch::new("hostile");
+    let scratch = Scratch::new("chaos-hostile");
     let db = fresh_database().await;
     let mut settings = Settings::new(&db, None);
     settings.max_body_bytes = MAX_BODY;
@@ -413,7 +413,7 @@ async fn keep_alive_probe(addr: SocketAddr, request: &[u8]) -> (String, bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_that_leave_the_body_unread_say_connection_close() {
     let _serial = serial().await;
-    let scratch = Scratch::new("keepalive");
+    let scratch = Scratch::new("chaos-keepalive");
     let db = fresh_database().await;
     let mut settings = Settings::new(&db, None);
     settings.max_body_bytes = 1024;

@@ -30,7 +30,7 @@ fn lossy_delivery() -> DeliveryFaults {
 async fn run(replicas: usize) {
     let _serial = serial().await;
     let started = Instant::now();
-    let scratch = Scratch::new(&format!("lossy{replicas}"));
+    let scratch = Scratch::new(&format!("chaos-lossy{replicas}"));
     let sim = Sim::start(SimConfig::default()).await.expect("simulator");
     let db = fresh_database().await;
     let settings = Settings::new(&db, Some(&sim));

@@ -28,6 +28,7 @@ use sqlx::PgPool;
 use stripe_sim::Sim;
 
 use crate::daemon::{free_port, Daemon};
+pub use crate::helpers::Scratch;
 use crate::helpers::SECRET;
 
 /// `CHAOS_LONG=1`: the full sizes.
@@ -49,30 +50,6 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Held for the whole scenario: chaos scenarios run one at a time.
 pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     SERIAL.lock().await
-}
-
-/// A scratch directory (config files, daemon logs), removed on drop unless
-/// the test failed, so the logs are there to read.
-pub struct Scratch {
-    pub dir: PathBuf,
-}
-
-impl Scratch {
-    pub fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("chaos-{name}-{}-{}", std::process::id(), fastrand::u32(..)));
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Scratch { dir }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("chaos: logs kept in {}", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
 }
 
 /// What goes into the daemon's and the CLI's config.toml.

@@ -19,7 +19,7 @@ use crate::helpers::SECRET;
 async fn postgres_down_for_10_s_mid_burst_loses_nothing_and_nothing_stays_stuck() {
     let _serial = serial().await;
     let started = Instant::now();
-    let scratch = Scratch::new("outage");
+    let scratch = Scratch::new("chaos-outage");
     let pg = pglocal::start(false).await.expect("a Postgres cluster of our own (server binaries installed)");
     let db = pglocal::create_database(&pg.url, "outage").await.expect("create database");
     let sim = Sim::start(SimConfig::default()).await.expect("simulator");
