@@ -191,6 +191,12 @@ impl LocalPostgres {
         self.pg_ctl("stopping postgres", "-m fast -w stop")
     }
 
+    /// Kills the server as a crash would (immediate shutdown: no checkpoint,
+    /// WAL not yet written is lost; the next start runs crash recovery).
+    pub fn crash(&self) -> Result<(), PgLocalError> {
+        self.pg_ctl("crashing postgres", "-m immediate -w stop")
+    }
+
     /// Starts a stopped server again on the same port and data directory;
     /// returns once it accepts connections.
     pub async fn start_again(&self) -> Result<(), PgLocalError> {
