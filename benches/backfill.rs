@@ -131,8 +131,9 @@ async fn backfill(
     Ok(((objects, secs, db), rows, requests))
 }
 
-/// Postgres alone: the rows the backfill wrote, re-upserted into empty
-/// copies of the tables with the same batched statements, 100 rows a batch.
+/// Our write path without the API: the rows the backfill wrote, re-upserted
+/// into empty copies of our tables with our upsert statement, 100 rows a
+/// batch, one connection (see `plain_ceiling` for Postgres alone).
 async fn postgres_ceiling(base: &str, source_db: &str) -> anyhow::Result<f64> {
     let target = fresh_db(base).await?;
     let pool = stripe_mirror::db::connect(&source_db.to_string().into(), 4).await?;
