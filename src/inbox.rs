@@ -29,7 +29,7 @@ const FINISH: &str = "UPDATE stripe_mirror.events e
      SET status = u.status, outcome_detail = u.detail, processed_at = now(),
          attempts = e.attempts + 1, last_error = NULL
      FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, status, detail)
-     WHERE e.id = ANY($1::text[]) AND e.id = u.id";
+     WHERE e.id = u.id";
 
 /// The statements run for every webhook batch and apply batch, for the test
 /// that checks their cached plans (see `Store::statements`).
