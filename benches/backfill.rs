@@ -1,9 +1,12 @@
 //! Backfill benchmark: the simulator (in a child process, so its memory is
 //! not ours) seeded with an account, then `backfill` into a local Postgres
-//! with no rate limit and with 100 requests/s. Prints objects/s, the
-//! rate-limit budget used, two Postgres ceilings for the same rows (our
-//! upsert statement on one connection; bare id/jsonb tables on two — what
-//! Postgres alone writes on this machine), and our peak RSS.
+//! with no rate limit and with 100 requests/s. Prints objects/s — every
+//! Stripe object written, subscription items and invoice lines included, as
+//! the account's size counts them, and the listed top-level objects alone —
+//! where the CPU went (Postgres, mirror, simulator), the rate-limit budget
+//! used, two Postgres ceilings for the same rows from two connections (bare
+//! id/jsonb tables: what Postgres alone writes on this machine; our tables
+//! and upsert statement), and our peak RSS.
 //!
 //! Run: `cargo bench --bench backfill` (BACKFILL_BENCH_SEED=bench for the
 //! ~1,000,000-object account; default `medium`, ~100,000 objects).
@@ -34,43 +37,59 @@ async fn main() -> anyhow::Result<()> {
     BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?).read_line(&mut line)?;
     let (url, objects) = line.trim().split_once(' ').ok_or_else(|| anyhow::anyhow!("sim said {line:?}"))?;
     let objects: u64 = objects.parse()?;
-    println!(
-        "backfill bench: seed {seed}, {objects} objects in the account incl. items and lines, {} cores",
-        std::thread::available_parallelism()?.get()
-    );
+    let cores = std::thread::available_parallelism()?.get();
+    println!("backfill bench: seed {seed}, {objects} objects in the account incl. items and lines, {cores} cores");
 
+    let sim = child.id();
+    let cpu_before = Cpu::now(sim);
     let (unlimited, rows, _) = backfill(&base, url, 0, None).await?;
+    let cpu = Cpu::now(sim).minus(&cpu_before);
+    let secs = unlimited.1;
     println!(
-        "unlimited:   {:>9} objects in {:>6.1} s = {:>7.0} objects/s ({rows} rows incl. items/lines)",
+        "unlimited:   {rows:>9} objects in {secs:>6.1} s = {:>7.0} objects/s, every Stripe object counted \
+         (items and lines are objects too); {} listed (products, prices, customers, subscriptions, invoices) \
+         = {:.0} listed objects/s",
+        rows as f64 / secs,
         unlimited.0,
-        unlimited.1,
-        unlimited.0 as f64 / unlimited.1
+        unlimited.0 as f64 / secs
     );
-    let (limited, _, requests) = backfill(&base, url, 100, Some(30.0)).await?;
+    println!(
+        "  CPU during it ({:.0} core-seconds available): Postgres {:.1} s ({:.0}%), mirror {:.1} s ({:.0}%), \
+         simulator {:.1} s ({:.0}%)",
+        secs * cores as f64,
+        cpu.postgres,
+        100.0 * cpu.postgres / (secs * cores as f64),
+        cpu.mirror,
+        100.0 * cpu.mirror / (secs * cores as f64),
+        cpu.sim,
+        100.0 * cpu.sim / (secs * cores as f64),
+    );
+    let (limited, limited_rows, requests) = backfill(&base, url, 100, Some(30.0)).await?;
     let rss_mb = peak_rss_kb() / 1024;
-    let ceiling = postgres_ceiling(&base, &unlimited.2).await?;
+    let ours = postgres_ceiling(&base, &unlimited.2).await?;
     let plain = plain_ceiling(&base, &unlimited.2).await?;
-    let wrote = rows as f64 / unlimited.1;
+    let wrote = rows as f64 / secs;
     println!(
-        "postgres ceiling, our upsert (same rows, 100 a statement, 1 connection, no API): {ceiling:.0} rows/s; \
-         backfill wrote {wrote:.0} rows/s = {:.0}% of it",
-        100.0 * wrote / ceiling
-    );
-    println!(
-        "postgres ceiling, plain (same rows into (id, data jsonb lz4) tables, 100 a statement, 2 connections): \
-         {plain:.0} rows/s; backfill wrote {:.0}% of it",
+        "postgres ceiling, plain (same rows into bare (id, data jsonb lz4) tables, 100 a statement, \
+         2 connections, no API): {plain:.0} rows/s; the backfill wrote {wrote:.0} rows/s = {:.0}% of it",
         100.0 * wrote / plain
     );
-    let pages = limited.0 as f64 / 100.0;
     println!(
-        "100 req/s:   {:>9} objects in {:>6.1} s = {:>7.0} objects/s; {:.0} requests/s sent = {:.0}% of the budget \
-         ({:.0} full-page equivalents/s)",
-        limited.0,
+        "postgres ceiling, our tables and upsert (same rows, 100 a statement, 2 connections, no API): \
+         {ours:.0} rows/s = {:.0}% of plain; the backfill wrote {:.0}% of it",
+        100.0 * ours / plain,
+        100.0 * wrote / ours
+    );
+    println!(
+        "100 req/s:   {limited_rows:>9} objects in {:>6.1} s = {:>7.0} objects/s ({} listed = {:.0}/s); \
+         {:.0} requests/s sent = {:.0}% of the budget ({:.0} full-page equivalents/s)",
         limited.1,
+        limited_rows as f64 / limited.1,
+        limited.0,
         limited.0 as f64 / limited.1,
         requests / limited.1,
         requests / limited.1,
-        pages / limited.1
+        limited.0 as f64 / 100.0 / limited.1
     );
     println!("peak RSS of the mirror side during the backfills: {rss_mb} MB");
     let _ = child.kill();
@@ -78,7 +97,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Backfills into a fresh database; stops after `stop_after` seconds if set.
-/// Returns ((objects, seconds, database url), rows written, API requests sent).
+/// Returns ((listed objects, seconds, database url), rows written — every
+/// object incl. items and lines —, API requests sent).
 async fn backfill(
     base: &str,
     sim_url: &str,
@@ -131,17 +151,18 @@ async fn backfill(
     Ok(((objects, secs, db), rows, requests))
 }
 
-/// Our write path without the API: the rows the backfill wrote, re-upserted
-/// into empty copies of our tables with our upsert statement, 100 rows a
-/// batch, one connection (see `plain_ceiling` for Postgres alone).
-async fn postgres_ceiling(base: &str, source_db: &str) -> anyhow::Result<f64> {
-    let target = fresh_db(base).await?;
-    let pool = stripe_mirror::db::connect(&source_db.to_string().into(), 4).await?;
-    let tpool = stripe_mirror::db::connect(&target.clone().into(), 4).await?;
-    stripe_mirror::db::migrate(&tpool, "stripe").await?;
-    let store = stripe_mirror::store::Store::new("stripe");
-    let mut total = 0usize;
-    let mut elapsed = 0.0;
+/// The rows the backfill wrote, 100 a batch, table by table, to be written
+/// again by the two ceilings below.
+struct Batch {
+    table: stripe_mirror::store::Table,
+    ids: Vec<String>,
+    data: Vec<Box<serde_json::value::RawValue>>,
+    parents: Vec<String>,
+}
+
+async fn load_batches(source_db: &str) -> anyhow::Result<Vec<Batch>> {
+    let pool = stripe_mirror::db::connect(&source_db.to_string().into(), 2).await?;
+    let mut batches = Vec::new();
     for table in stripe_mirror::store::Table::ALL {
         let parent = table.parent_column().unwrap_or("id");
         let rows: Vec<(String, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -150,78 +171,105 @@ async fn postgres_ceiling(base: &str, source_db: &str) -> anyhow::Result<f64> {
         )))
         .fetch_all(&pool)
         .await?;
-        let raws: Vec<Box<serde_json::value::RawValue>> =
-            rows.iter().map(|r| serde_json::value::RawValue::from_string(r.1.clone())).collect::<Result<_, _>>()?;
-        let start = Instant::now();
-        for (chunk, raw) in rows.chunks(100).zip(raws.chunks(100)) {
-            let batch: Vec<stripe_mirror::store::Row> = chunk
-                .iter()
-                .zip(raw)
-                .map(|(r, d)| stripe_mirror::store::Row {
+        for chunk in rows.chunks(100) {
+            let mut batch = Batch { table, ids: vec![], data: vec![], parents: vec![] };
+            for (id, data, parent) in chunk.iter().cloned() {
+                batch.ids.push(id);
+                batch.data.push(serde_json::value::RawValue::from_string(data)?);
+                batch.parents.push(parent);
+            }
+            batches.push(batch);
+        }
+    }
+    Ok(batches)
+}
+
+/// Writes every batch with `write`, from two connections at once (one per
+/// core, as the backfill's concurrent lists do); rows/s.
+async fn two_writers<F, Fut>(batches: Vec<Batch>, write: F) -> anyhow::Result<f64>
+where
+    F: Fn(Batch) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let total: usize = batches.iter().map(|b| b.ids.len()).sum();
+    let batches = Arc::new(std::sync::Mutex::new(batches.into_iter()));
+    let start = Instant::now();
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let (batches, write) = (batches.clone(), write.clone());
+            tokio::spawn(async move {
+                loop {
+                    let next = batches.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.next();
+                    let Some(batch) = next else { return Ok::<(), anyhow::Error>(()) };
+                    write(batch).await?;
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await??;
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Our write path without the API: the same rows into empty copies of our
+/// tables with our upsert statement (typed columns, NOTIFY trigger, version
+/// rule), 100 rows a statement, two connections.
+async fn postgres_ceiling(base: &str, source_db: &str) -> anyhow::Result<f64> {
+    let batches = load_batches(source_db).await?;
+    let tpool = stripe_mirror::db::connect(&fresh_db(base).await?.into(), 2).await?;
+    stripe_mirror::db::migrate(&tpool, "stripe").await?;
+    let store = Arc::new(stripe_mirror::store::Store::new("stripe"));
+    two_writers(batches, move |b: Batch| {
+        let (tpool, store) = (tpool.clone(), store.clone());
+        async move {
+            let rows: Vec<stripe_mirror::store::Row> = (0..b.ids.len())
+                .map(|i| stripe_mirror::store::Row {
+                    id: &b.ids[i],
+                    data: &b.data[i],
+                    parent: b.table.parent_column().map(|_| b.parents[i].as_str()),
                     version: stripe_mirror::store::Version::as_of(1),
-                    id: &r.0,
-                    data: d,
-                    parent: table.parent_column().map(|_| r.2.as_str()),
                 })
                 .collect();
-            let mut conn = tpool.acquire().await?;
-            store.upsert(&mut conn, table, &batch).await?;
+            store.upsert(&mut *tpool.acquire().await?, b.table, &rows).await?;
+            Ok(())
         }
-        elapsed += start.elapsed().as_secs_f64();
-        total += rows.len();
-    }
-    Ok(total as f64 / elapsed)
+    })
+    .await
 }
 
 /// What Postgres alone writes for the same rows on this machine: each table's
 /// rows upserted into a bare `(id text primary key, data jsonb lz4)` table —
 /// no typed columns, trigger, version rule or bookkeeping — with batched
-/// `UNNEST` upserts of 100 rows from two connections at once (one per core).
+/// `UNNEST` upserts of 100 rows from two connections at once.
 async fn plain_ceiling(base: &str, source_db: &str) -> anyhow::Result<f64> {
-    let target = fresh_db(base).await?;
-    let pool = stripe_mirror::db::connect(&source_db.to_string().into(), 2).await?;
-    let tpool = stripe_mirror::db::connect(&target.clone().into(), 2).await?;
-    let mut batches: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+    let batches = load_batches(source_db).await?;
+    let tpool = stripe_mirror::db::connect(&fresh_db(base).await?.into(), 2).await?;
     for table in stripe_mirror::store::Table::ALL {
-        let name = table.name();
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "CREATE TABLE {name} (id text PRIMARY KEY, data jsonb COMPRESSION lz4 NOT NULL)"
+            "CREATE TABLE {} (id text PRIMARY KEY, data jsonb COMPRESSION lz4 NOT NULL)",
+            table.name()
         )))
         .execute(&tpool)
         .await?;
-        let rows: Vec<(String, String)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT id, data::text FROM stripe.{name}")))
-                .fetch_all(&pool)
-                .await?;
-        for chunk in rows.chunks(100) {
-            let (ids, data) = chunk.iter().cloned().unzip();
-            batches.push((name.to_string(), ids, data));
+    }
+    two_writers(batches, move |b: Batch| {
+        let tpool = tpool.clone();
+        async move {
+            let data: Vec<&str> = b.data.iter().map(|d| d.get()).collect();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO {} (id, data) SELECT * FROM UNNEST($1::text[], $2::jsonb[])
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                b.table.name()
+            )))
+            .bind(&b.ids)
+            .bind(&data)
+            .execute(&tpool)
+            .await?;
+            Ok(())
         }
-    }
-    let total: usize = batches.iter().map(|b| b.1.len()).sum();
-    let batches = Arc::new(std::sync::Mutex::new(batches.into_iter()));
-    let start = Instant::now();
-    let writers = (0..2).map(|_| {
-        let (batches, tpool) = (batches.clone(), tpool.clone());
-        tokio::spawn(async move {
-            loop {
-                let next = batches.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.next();
-                let Some((name, ids, data)) = next else { return Ok::<(), anyhow::Error>(()) };
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO {name} (id, data) SELECT * FROM UNNEST($1::text[], $2::jsonb[])
-                     ON CONFLICT (id) DO UPDATE SET data = excluded.data"
-                )))
-                .bind(&ids)
-                .bind(&data)
-                .execute(&tpool)
-                .await?;
-            }
-        })
-    });
-    for w in writers.collect::<Vec<_>>() {
-        w.await??;
-    }
-    Ok(total as f64 / start.elapsed().as_secs_f64())
+    })
+    .await
 }
 
 async fn run_sim() -> anyhow::Result<()> {
@@ -242,6 +290,49 @@ async fn run_sim() -> anyhow::Result<()> {
     println!("{} {}", sim.base_url(), report.objects);
     std::future::pending::<()>().await;
     Ok(())
+}
+
+/// CPU seconds (user + system) spent so far by the Postgres processes on this
+/// machine (live ones, plus the backends their postmaster has reaped), by
+/// this process (the mirror) and by the simulator child.
+struct Cpu {
+    postgres: f64,
+    mirror: f64,
+    sim: f64,
+}
+
+impl Cpu {
+    fn now(sim: u32) -> Cpu {
+        let mut postgres = 0.0;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            if let Some((comm, [utime, stime, cutime, cstime])) = proc_times(&entry.path().join("stat")) {
+                if comm == "postgres" {
+                    postgres += utime + stime + cutime + cstime;
+                }
+            }
+        }
+        let own = |path: String| proc_times(std::path::Path::new(&path)).map_or(0.0, |(_, t)| t[0] + t[1]);
+        Cpu { postgres, mirror: own("/proc/self/stat".into()), sim: own(format!("/proc/{sim}/stat")) }
+    }
+
+    fn minus(&self, before: &Cpu) -> Cpu {
+        Cpu {
+            postgres: self.postgres - before.postgres,
+            mirror: self.mirror - before.mirror,
+            sim: self.sim - before.sim,
+        }
+    }
+}
+
+/// A process's name and its utime, stime, cutime, cstime in seconds (Linux
+/// reports them in USER_HZ, 100 a second).
+fn proc_times(stat: &std::path::Path) -> Option<(String, [f64; 4])> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    let (head, rest) = text.rsplit_once(')')?;
+    let comm = head.split_once('(')?.1.to_string();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).map(|t| t / 100.0);
+    Some((comm, [tick(11)?, tick(12)?, tick(13)?, tick(14)?]))
 }
 
 fn peak_rss_kb() -> u64 {
