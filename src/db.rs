@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "tables", include_str!("../migrations/0001_tables.sql")),
     (2, "bookkeeping", include_str!("../migrations/0002_bookkeeping.sql")),
     (3, "inbox payload text", include_str!("../migrations/0003_inbox_payload_text.sql")),
+    (4, "subscription period plpgsql", include_str!("../migrations/0004_subscription_period_plpgsql.sql")),
 ];
 
 /// A pooled connection idle longer than this is pinged before use.
