@@ -13,10 +13,14 @@
 //! `BACKFILL_BENCH_WINDOWS` overrides `stripe.list_windows` (default 4),
 //! `BACKFILL_BENCH_CONNECTIONS` the pool size (default 20).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use common::{field, postgres_ticks, proc_stat, TICK};
 
 use stripe_mirror::config::Config;
 use stripe_mirror::event::Kind;
@@ -41,9 +45,10 @@ async fn main() -> anyhow::Result<()> {
     println!("backfill bench: seed {seed}, {objects} objects in the account incl. items and lines, {cores} cores");
 
     let sim = child.id();
-    let cpu_before = Cpu::now(sim);
+    let pg_port = common::port_of(&base);
+    let cpu_before = Cpu::now(pg_port, sim);
     let (unlimited, rows, _) = backfill(&base, url, 0, None).await?;
-    let cpu = Cpu::now(sim).minus(&cpu_before);
+    let cpu = Cpu::now(pg_port, sim).since(&cpu_before);
     let secs = unlimited.1;
     println!(
         "unlimited:   {rows:>9} objects in {secs:>6.1} s = {:>7.0} objects/s, every Stripe object counted \
@@ -53,16 +58,13 @@ async fn main() -> anyhow::Result<()> {
         unlimited.0,
         unlimited.0 as f64 / secs
     );
+    let available = secs * cores as f64;
+    let share = |d: Duration| format!("{:.1} s ({:.0}%)", d.as_secs_f64(), 100.0 * d.as_secs_f64() / available);
     println!(
-        "  CPU during it ({:.0} core-seconds available): Postgres {:.1} s ({:.0}%), mirror {:.1} s ({:.0}%), \
-         simulator {:.1} s ({:.0}%)",
-        secs * cores as f64,
-        cpu.postgres,
-        100.0 * cpu.postgres / (secs * cores as f64),
-        cpu.mirror,
-        100.0 * cpu.mirror / (secs * cores as f64),
-        cpu.sim,
-        100.0 * cpu.sim / (secs * cores as f64),
+        "  CPU during it ({available:.0} core-seconds available): Postgres {}, mirror {}, simulator {}",
+        cpu.postgres.map_or("not on this machine".into(), share),
+        share(cpu.mirror),
+        share(cpu.sim)
     );
     let (limited, limited_rows, requests) = backfill(&base, url, 100, Some(30.0)).await?;
     let rss_mb = peak_rss_kb() / 1024;
@@ -292,47 +294,33 @@ async fn run_sim() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// CPU seconds (user + system) spent so far by the Postgres processes on this
-/// machine (live ones, plus the backends their postmaster has reaped), by
-/// this process (the mirror) and by the simulator child.
+/// CPU time spent so far by the Postgres cluster (when it runs on this
+/// machine), by this process (the mirror) and by the simulator child.
 struct Cpu {
-    postgres: f64,
-    mirror: f64,
-    sim: f64,
+    postgres: Option<Duration>,
+    mirror: Duration,
+    sim: Duration,
 }
 
 impl Cpu {
-    fn now(sim: u32) -> Cpu {
-        let mut postgres = 0.0;
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            if let Some((comm, [utime, stime, cutime, cstime])) = proc_times(&entry.path().join("stat")) {
-                if comm == "postgres" {
-                    postgres += utime + stime + cutime + cstime;
-                }
-            }
-        }
-        let own = |path: String| proc_times(std::path::Path::new(&path)).map_or(0.0, |(_, t)| t[0] + t[1]);
-        Cpu { postgres, mirror: own("/proc/self/stat".into()), sim: own(format!("/proc/{sim}/stat")) }
-    }
-
-    fn minus(&self, before: &Cpu) -> Cpu {
+    fn now(pg_port: Option<&str>, sim: u32) -> Cpu {
+        let own = |path: String| {
+            proc_stat(&path).map_or(Duration::ZERO, |(_, f)| TICK * (field(&f, 11) + field(&f, 12)) as u32)
+        };
         Cpu {
-            postgres: self.postgres - before.postgres,
-            mirror: self.mirror - before.mirror,
-            sim: self.sim - before.sim,
+            postgres: pg_port.and_then(postgres_ticks).map(|t| TICK * t as u32),
+            mirror: own("/proc/self/stat".into()),
+            sim: own(format!("/proc/{sim}/stat")),
         }
     }
-}
 
-/// A process's name and its utime, stime, cutime, cstime in seconds (Linux
-/// reports them in USER_HZ, 100 a second).
-fn proc_times(stat: &std::path::Path) -> Option<(String, [f64; 4])> {
-    let text = std::fs::read_to_string(stat).ok()?;
-    let (head, rest) = text.rsplit_once(')')?;
-    let comm = head.split_once('(')?.1.to_string();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).map(|t| t / 100.0);
-    Some((comm, [tick(11)?, tick(12)?, tick(13)?, tick(14)?]))
+    fn since(&self, before: &Cpu) -> Cpu {
+        Cpu {
+            postgres: self.postgres.zip(before.postgres).map(|(a, b)| a.saturating_sub(b)),
+            mirror: self.mirror.saturating_sub(before.mirror),
+            sim: self.sim.saturating_sub(before.sim),
+        }
+    }
 }
 
 fn peak_rss_kb() -> u64 {

@@ -17,7 +17,11 @@
 //! 20000); `WEBHOOK_BENCH_ONLY=64,64@1000` picks rows (`concurrency` or
 //! `concurrency@rate`).
 
+mod common;
+
 use std::collections::HashMap;
+
+use common::{field, postgres_ticks, proc_stat, TICK};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +46,7 @@ fn main() -> anyhow::Result<()> {
 async fn bench(serve: tokio::runtime::Handle) -> anyhow::Result<()> {
     let (base, _pg) = stripe_mirror::pglocal::from_env_or_start(true).await?;
     // Postgres's CPU is read when it runs on this machine (found by its port).
-    let pg_port = base.rsplit_once(':').and_then(|(_, rest)| rest.split('/').next());
+    let pg_port = common::port_of(&base);
     let events: usize = std::env::var("WEBHOOK_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let only = std::env::var("WEBHOOK_BENCH_ONLY").unwrap_or_default();
     println!("webhook_load: {events} events per run, {} cores", std::thread::available_parallelism()?.get());
@@ -244,9 +248,6 @@ struct Cpu {
     postgres: Option<Duration>,
 }
 
-/// `/proc` reports CPU time in clock ticks; Linux's USER_HZ is 100.
-const TICK: Duration = Duration::from_millis(10);
-
 impl Cpu {
     fn now(pg_port: Option<&str>) -> Cpu {
         let (mut load, mut serve) = (0, 0);
@@ -274,34 +275,6 @@ impl Cpu {
     }
 }
 
-/// The postmaster listening on `port` (its own time and that of its exited
-/// children) plus its live children.
-fn postgres_ticks(port: &str) -> Option<u64> {
-    let needle = format!("-p {port} ");
-    let procs: Vec<(u32, String, Vec<String>)> = std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .filter_map(|e| {
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let (comm, fields) = proc_stat(&format!("/proc/{pid}/stat"))?;
-            Some((pid, comm, fields))
-        })
-        .collect();
-    let postmaster = procs.iter().find(|(pid, comm, _)| {
-        comm == "postgres"
-            && std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(&needle))
-                .unwrap_or(false)
-    })?;
-    let mut ticks = (11..=14).map(|i| field(&postmaster.2, i)).sum::<u64>();
-    for (_, _, fields) in &procs {
-        if field(fields, 1) == u64::from(postmaster.0) {
-            ticks += field(fields, 11) + field(fields, 12);
-        }
-    }
-    Some(ticks)
-}
-
 /// `(comm, fields after comm)` of every task under `dir`.
 fn proc_stats(dir: &str) -> Vec<(String, Vec<String>)> {
     std::fs::read_dir(dir)
@@ -310,18 +283,4 @@ fn proc_stats(dir: &str) -> Vec<(String, Vec<String>)> {
         .flatten()
         .filter_map(|e| proc_stat(&format!("{}/stat", e.path().display())))
         .collect()
-}
-
-/// Fields of `/proc/…/stat` after `(comm)`: index 0 is the state, 1 the
-/// parent pid, 11/12 utime/stime, 13/14 cutime/cstime.
-fn proc_stat(path: &str) -> Option<(String, Vec<String>)> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text[open + 1..close].to_string();
-    Some((comm, text[close + 1..].split_whitespace().map(str::to_string).collect()))
-}
-
-fn field(fields: &[String], i: usize) -> u64 {
-    fields.get(i).and_then(|f| f.parse().ok()).unwrap_or(0)
 }
