@@ -67,9 +67,10 @@ struct Data<'a> {
 pub fn batchable(ev: &InboxEvent) -> Option<(Kind, Item<'_>)> {
     let Action::Upsert(kind) = classify(&ev.event_type) else { return None };
     let payload: Payload = serde_json::from_str(&ev.payload).ok()?;
-    let head = Head::read(payload.data.object).ok()?;
+    let mut head = Head::read(payload.data.object).ok()?;
     head.is(kind).then_some(())?;
-    Some((kind, head.into_item(kind, payload.data.object, Version::as_of(ev.created))?))
+    let id = head.id.take()?;
+    Some((kind, head.into_item(kind, id, payload.data.object, Version::as_of(ev.created))))
 }
 
 /// Applies several upsert events of one kind with one write. Returns an
@@ -140,9 +141,7 @@ pub async fn apply(conn: &mut PgConnection, mirror: &Mirror, ev: &InboxEvent) ->
             if !head.is(kind) {
                 return Ok(Outcome::Ignored("unexpected object type"));
             }
-            let Some(item) = head.into_item(kind, object, Version::as_of(ev.created)) else {
-                return Ok(Outcome::Ignored("object has no id"));
-            };
+            let item = head.into_item(kind, id, object, Version::as_of(ev.created));
             let r = mirror.write_versioned(conn, kind, &[&item]).await?;
             Ok(if !r.inserted.is_empty() || !r.updated.is_empty() {
                 Outcome::Applied("written")

@@ -64,14 +64,14 @@ impl<'a> Head<'a> {
         self.object.as_deref() == Some(kind.object_name())
     }
 
-    /// The object to write, or None when it has no id.
-    pub fn into_item(self, kind: Kind, raw: &'a RawValue, version: Version) -> Option<Item<'a>> {
+    /// The object to write, under the `id` read from it.
+    pub fn into_item(self, kind: Kind, id: String, raw: &'a RawValue, version: Version) -> Item<'a> {
         let children = match kind {
             Kind::Subscription => self.items,
             Kind::Invoice => self.lines,
             _ => None,
         };
-        Some(Item { id: self.id?, raw, version, children })
+        Item { id, raw, version, children }
     }
 }
 
@@ -87,7 +87,9 @@ pub struct Item<'a> {
 impl<'a> Item<'a> {
     /// Reads an object of `kind`; None when it is not a JSON object with an id.
     pub fn read(kind: Kind, raw: &'a RawValue, version: Version) -> Option<Item<'a>> {
-        Head::read(raw).ok()?.into_item(kind, raw, version)
+        let mut head = Head::read(raw).ok()?;
+        let id = head.id.take()?;
+        Some(head.into_item(kind, id, raw, version))
     }
 }
 
