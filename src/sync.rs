@@ -195,7 +195,7 @@ impl Puller {
         }
         // Fetching the next page overlaps writing this one: the API and
         // Postgres each wait on the other less.
-        let (pages, mut arrived) = tokio::sync::mpsc::channel::<crate::stripe_client::Page>(2);
+        let (pages, arrived) = tokio::sync::mpsc::channel::<crate::stripe_client::Page>(2);
         let fetch = async move {
             loop {
                 let page = match first_page.take() {
@@ -213,6 +213,9 @@ impl Puller {
             }
         };
         let write = async {
+            // Owned, so a writer that stops drops it and the fetcher's next
+            // send fails instead of waiting forever for room.
+            let mut arrived = arrived;
             let mut written = Counts::default();
             while let Some(page) = arrived.recv().await {
                 let next = page.data.last().and_then(|o| object_id(o)).filter(|_| page.has_more);
