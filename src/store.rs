@@ -147,10 +147,9 @@ impl Store {
         self.sql
             .iter()
             .flat_map(|t| {
-                [Some(t.upsert.as_str()), Some(t.classify.as_str()), Some(t.tombstone.as_str())]
+                [t.upsert.as_str(), t.classify.as_str(), t.tombstone.as_str()]
                     .into_iter()
-                    .chain([t.delete_children_except.as_deref()])
-                    .flatten()
+                    .chain(t.delete_children_except.as_deref())
             })
             .collect()
     }
