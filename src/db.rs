@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "bookkeeping", include_str!("../migrations/0002_bookkeeping.sql")),
     (3, "inbox payload text", include_str!("../migrations/0003_inbox_payload_text.sql")),
     (4, "subscription period plpgsql", include_str!("../migrations/0004_subscription_period_plpgsql.sql")),
+    (5, "identity", include_str!("../migrations/0005_identity.sql")),
 ];
 
 /// A pooled connection idle longer than this is pinged before use.
@@ -54,6 +55,18 @@ pub async fn connect(url: &SecretString, max_connections: u32) -> Result<PgPool,
 /// disk to the webhook acknowledgements.
 pub async fn begin_replayable(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     pool.begin_with(AssertSqlSafe("BEGIN; SET LOCAL synchronous_commit = off")).await
+}
+
+/// How often a writer redoes a transaction Postgres aborted as a deadlock
+/// victim or a serialization failure before giving up.
+pub const CONFLICT_RETRIES: u32 = 5;
+
+/// A deadlock (`40P01`) or serialization failure (`40001`): the transaction
+/// was rolled back and can simply be run again. Every writer takes its
+/// objects' locks in one order first (`Store::lock_objects`), so these should
+/// not happen; a bounded retry (counted in metrics) covers what does.
+pub fn is_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01") | Some("40001")))
 }
 
 fn migrator(schema: &str) -> Migrator {
