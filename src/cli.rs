@@ -193,7 +193,9 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         }
         Command::Status { json } => {
             let pool = connect_migrated(&config).await?;
-            let status = crate::status::Status::read(&pool, &config.database.schema).await.map_err(runtime)?;
+            let status = crate::status::Status::read(&pool, &config.database.schema, &config.stripe.api_version)
+                .await
+                .map_err(runtime)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status).map_err(runtime)?);
             } else {

@@ -13,5 +13,6 @@ mod helpers;
 mod operate;
 mod plans;
 mod pull;
+mod real_stripe;
 mod upgrade;
 mod webhook_input;
