@@ -194,7 +194,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let mut http = JoinSet::new();
     // The acknowledgements have connections of their own: a sweep or a burst
     // of applies using the whole main pool never delays a 2xx.
-    let ack_pool = crate::db::connect(config.database_url()?, ACK_CONNECTIONS).await?;
+    let ack_pool = crate::db::connect_for_acks(config.database_url()?, ACK_CONNECTIONS).await?;
     let inbox = crate::inbox_writer::InboxWriter::spawn(ack_pool.clone(), ACK_CONNECTIONS as usize, &mut http);
     let state = AppState {
         pool: context.pool.clone(),

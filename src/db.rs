@@ -29,11 +29,26 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// trip before each webhook batch and each apply pass. A connection in steady
 /// use is not pinged; one idle for a while (the database may have restarted
 /// meanwhile) still is, and is replaced if the ping fails.
+///
+/// Waiting for a free connection is back-pressure, not a failure: page
+/// writers of a large backfill queue here for up to a minute. The
+/// acknowledgements have a pool of their own that answers 503 quickly
+/// instead ([`connect_for_acks`]).
 pub async fn connect(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    connect_waiting(url, max_connections, Duration::from_secs(60)).await
+}
+
+/// The acknowledgements' pool: a webhook that cannot get a connection within
+/// 5 s gets 503 (Stripe retries) rather than hanging until Stripe gives up.
+pub async fn connect_for_acks(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    connect_waiting(url, max_connections, Duration::from_secs(5)).await
+}
+
+async fn connect_waiting(url: &SecretString, max_connections: u32, wait: Duration) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = url.expose_secret().parse()?;
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(wait)
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move { Ok(meta.idle_for < PING_IDLE_AFTER || conn.ping().await.is_ok()) })
