@@ -1,9 +1,11 @@
-//! What the service manager sees: `READY=1` once migrations are current and
-//! the listener is bound, `WATCHDOG=1` while every apply worker is alive,
-//! `STOPPING=1` on shutdown, and a one-line `STATUS=`. Without
-//! `NOTIFY_SOCKET` (not under systemd `Type=notify`) every call is a no-op.
+//! What the service manager sees: `EXTEND_TIMEOUT_USEC=` while migrations
+//! run, `READY=1` once they are current and the listener is bound,
+//! `WATCHDOG=1` while every apply worker is alive, `STOPPING=1` on shutdown,
+//! and a one-line `STATUS=`. Without `NOTIFY_SOCKET` (not under systemd
+//! `Type=notify`) every call is a no-op.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +42,40 @@ fn notify(state: &[NotifyState]) {
     }
 }
 
+/// How often [`extending_start_timeout`] asks for more time, and how much:
+/// each extension outlasts the next one by 40 s, so a late tick on a busy
+/// machine does not let the start time out.
+const EXTEND_EVERY: Duration = Duration::from_secs(20);
+const EXTEND_BY: Duration = Duration::from_secs(60);
+
+/// Runs `work` (the migrations before `READY=1`) while telling the service
+/// manager the start is still making progress: `EXTEND_TIMEOUT_USEC` at
+/// once and every 20 s, with how long it has been running in `STATUS=`.
+/// Under systemd's default `TimeoutStartSec=` (90 s) a long migration would
+/// otherwise be killed and the unit restarted into the same migration.
+pub async fn extending_start_timeout<F: Future>(what: &str, work: F) -> F::Output {
+    keep_extending(work, EXTEND_EVERY, |elapsed| {
+        let status = format!("{what} (for {} s)", elapsed.as_secs());
+        let usec = u32::try_from(EXTEND_BY.as_micros()).unwrap_or(u32::MAX);
+        notify(&[NotifyState::ExtendTimeoutUsec(usec), NotifyState::Status(&status)]);
+    })
+    .await
+}
+
+/// Calls `extend` at once and then every `every` until `work` is done.
+async fn keep_extending<F: Future>(work: F, every: Duration, mut extend: impl FnMut(Duration)) -> F::Output {
+    let started = tokio::time::Instant::now();
+    extend(Duration::ZERO);
+    let mut tick = tokio::time::interval_at(started + every, every);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tick.tick() => extend(started.elapsed()),
+        }
+    }
+}
+
 pub fn ready(status: &str) {
     notify(&[NotifyState::Ready, NotifyState::Status(status)]);
 }
@@ -69,5 +105,22 @@ pub async fn watchdog(workers: Vec<Heartbeat>, shutdown: CancellationToken) {
             }
             _ => notify(&[NotifyState::Watchdog]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_start_is_extended_at_once_and_every_period_until_done() {
+        let mut at = Vec::new();
+        let work = async {
+            tokio::time::sleep(Duration::from_secs(70)).await;
+            "migrated"
+        };
+        let out = keep_extending(work, Duration::from_secs(20), |e| at.push(e.as_secs())).await;
+        assert_eq!(out, "migrated");
+        assert_eq!(at, vec![0, 20, 40, 60]);
     }
 }

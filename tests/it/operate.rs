@@ -151,6 +151,45 @@ async fn under_systemd_it_notifies_ready_pings_the_watchdog_and_says_stopping() 
     assert!(daemon.wait_exit(Duration::from_secs(10)).await.expect("exits").success());
 }
 
+/// Every datagram on `socket` until one has a line `last` (or 10 s pass), in
+/// the order sent, one entry per line.
+async fn notifications_until(socket: &tokio::net::UnixDatagram, last: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !lines.iter().any(|l| l == last) {
+        let n = tokio::time::timeout_at(deadline, socket.recv(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("no {last} from the daemon within 10 s; got {lines:?}"))
+            .expect("recv");
+        lines.extend(String::from_utf8_lossy(&buf[..n]).lines().map(str::to_string));
+    }
+    lines
+}
+
+/// systemd's default start timeout (90 s) must not kill a long migration:
+/// the start is extended while migrating, before READY=1.
+#[tokio::test]
+async fn migrations_extend_the_start_timeout_before_ready_and_stopping_comes_last() {
+    let db = fresh_database().await;
+    let scratch = Scratch::new("notify-extend");
+    let path = scratch.dir.join("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&path).expect("bind notify socket");
+    let path_s = path.to_string_lossy().to_string();
+    let mut daemon = Daemon::start(&db, free_port(), &[("NOTIFY_SOCKET", path_s.as_str())]).await;
+    let mut lines = notifications_until(&socket, "READY=1").await;
+    daemon.signal("TERM");
+    lines.extend(notifications_until(&socket, "STOPPING=1").await);
+    assert!(daemon.wait_exit(Duration::from_secs(10)).await.expect("exits").success());
+    let at = |p: &str| lines.iter().position(|l| l.starts_with(p)).unwrap_or_else(|| panic!("no {p} in {lines:?}"));
+    assert_eq!(lines[at("EXTEND_TIMEOUT_USEC=")], "EXTEND_TIMEOUT_USEC=60000000", "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("STATUS=applying database migrations")), "{lines:?}");
+    assert!(at("EXTEND_TIMEOUT_USEC=") < at("READY=1"), "{lines:?}");
+    assert!(at("READY=1") < at("STOPPING=1"), "{lines:?}");
+    let extends_after_ready = lines[at("READY=1")..].iter().filter(|l| l.starts_with("EXTEND_TIMEOUT_USEC=")).count();
+    assert_eq!(extends_after_ready, 0, "the start is not extended once ready: {lines:?}");
+}
+
 /// Parks one event as failed: an invoice with truncated lines and no API key.
 async fn park_one_failed_event(app: &TestApp, id: &str) {
     let truncated = with(
