@@ -1,4 +1,5 @@
-//! Postgres: the connection pool and the migrations.
+//! Postgres: the connection pool, the migrations, the reader role, and the
+//! notification queue's state.
 //!
 //! Migrations are the SQL files in `migrations/`, embedded at build time, with
 //! `{{schema}}` replaced by `database.schema`, and run by sqlx's migrator. Its
@@ -19,6 +20,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "bookkeeping", include_str!("../migrations/0002_bookkeeping.sql")),
     (3, "inbox payload text", include_str!("../migrations/0003_inbox_payload_text.sql")),
     (4, "subscription period plpgsql", include_str!("../migrations/0004_subscription_period_plpgsql.sql")),
+    (6, "notify queue limit", include_str!("../migrations/0006_notify_queue_limit.sql")),
 ];
 
 /// A pooled connection idle longer than this is pinged before use.
@@ -97,6 +99,29 @@ pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
             e => Err(e),
         })?;
     Ok(applied == Some(MIGRATIONS.len() as i64))
+}
+
+/// Postgres' notification queue as the change trigger sees it (migration 6).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct NotifyQueue {
+    /// `pg_notification_queue_usage()`: the fraction of the cluster's queue in use.
+    pub usage: f64,
+    /// The usage from which the trigger skips notifications.
+    pub limit: f64,
+    /// Notifications skipped so far in this database.
+    pub skipped: i64,
+}
+
+/// Reads [`NotifyQueue`] (`status`, `/metrics`), in one round trip.
+pub async fn notify_queue(pool: &PgPool) -> Result<NotifyQueue, sqlx::Error> {
+    let (usage, limit, skipped): (f64, f64, i64) = sqlx::query_as(
+        "SELECT pg_notification_queue_usage(), stripe_mirror.notify_queue_limit(),
+                CASE WHEN is_called THEN last_value ELSE 0 END
+         FROM stripe_mirror.notifications_skipped",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(NotifyQueue { usage, limit, skipped })
 }
 
 /// The optional reader step (`grant-reader ROLE`): a `stripe_mirror_reader`

@@ -4,8 +4,8 @@
 //! and a one-line `STATUS=`. Without `NOTIFY_SOCKET` (not under systemd
 //! `Type=notify`) every call is a no-op.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 

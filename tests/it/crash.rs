@@ -202,10 +202,8 @@ async fn the_ack_commits_synchronously_when_the_database_default_is_off() {
         let ev = event(&format!("evt_sync_{i}"), "customer.created", 1000, customer(&format!("cus_sync_{i}"), "S"));
         assert_eq!(app.post_event(&ev).await, 200);
     }
-    let seen: Vec<String> = sqlx::query_scalar("SELECT setting FROM public.ack_commit_setting")
-        .fetch_all(&mut admin)
-        .await
-        .unwrap();
+    let seen: Vec<String> =
+        sqlx::query_scalar("SELECT setting FROM public.ack_commit_setting").fetch_all(&mut admin).await.unwrap();
     assert!(!seen.is_empty(), "the inbox inserts were observed");
     assert!(seen.iter().all(|s| s == "on"), "acknowledgements committed with synchronous_commit {seen:?}");
 }
