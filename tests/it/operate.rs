@@ -303,6 +303,96 @@ async fn grant_reader_lets_a_role_select_the_mirror_and_nothing_else() {
     sqlx::query("RESET ROLE").execute(&mut *conn).await.expect("reset");
 }
 
+/// `url` with `user` in place of its user (trust auth: no password).
+fn as_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{user}@{host}")
+}
+
+async fn can_select(pool: &sqlx::PgPool, role: &str, table: &str) -> bool {
+    sqlx::query_scalar("SELECT has_table_privilege($1, $2, 'SELECT')")
+        .bind(role)
+        .bind(table)
+        .fetch_one(pool)
+        .await
+        .expect("has_table_privilege")
+}
+
+/// grant-reader grants SELECT on a whole schema, present and future tables:
+/// only on a schema that holds the mirror's tables and nothing else. Not
+/// `public` (every role's default schema), not a schema with another
+/// application's tables, not one without the mirror's.
+#[tokio::test]
+async fn grant_reader_refuses_a_schema_the_mirror_does_not_own_alone() {
+    use crate::cli::run;
+    let db = fresh_database().await;
+    let scratch = Scratch::new("grant-refuse");
+    let pool = sqlx::PgPool::connect(&db).await.expect("connect");
+    let role = format!("app_reader_{}", fastrand::u32(..));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE ROLE {role} LOGIN"))).execute(&pool).await.expect("role");
+    sqlx::query("CREATE TABLE public.app_secrets (id int)").execute(&pool).await.expect("an application's table");
+    let env = [("DATABASE_URL", db.as_str())];
+    let with_schema = |schema: &str| {
+        let path = scratch.dir.join(format!("{schema}.toml"));
+        std::fs::write(&path, format!("[database]\nschema = \"{schema}\"\n")).expect("config");
+        path.to_string_lossy().to_string()
+    };
+
+    let public = with_schema("public");
+    let (code, text) = run(&["--config", &public, "grant-reader", &role], &env);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("database.schema") && text.contains("public"), "{text}");
+    assert!(!can_select(&pool, &role, "public.app_secrets").await, "the application's table stays private");
+
+    // The mirror in `stripe`, plus a table some other tool put there.
+    let (code, text) = run(&["migrate"], &env);
+    assert_eq!(code, 0, "{text}");
+    sqlx::query("CREATE TABLE stripe.other_tool_state (id int)").execute(&pool).await.expect("a foreign table");
+    let (code, text) = run(&["grant-reader", &role], &env);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("other_tool_state") && text.contains("database.schema"), "{text}");
+    assert!(!can_select(&pool, &role, "stripe.other_tool_state").await);
+    assert!(!can_select(&pool, &role, "stripe.customers").await, "nothing granted on a refusal");
+
+    // A schema with none of the mirror's tables.
+    sqlx::query("CREATE SCHEMA elsewhere").execute(&pool).await.expect("schema");
+    let elsewhere = with_schema("elsewhere");
+    let (code, text) = run(&["--config", &elsewhere, "grant-reader", &role], &env);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("elsewhere") && text.contains("migrate"), "{text}");
+}
+
+/// Tables added later (a new migration, run by the daemon's role) must be
+/// readable too: the default privileges are those of the role that owns the
+/// mirrored tables, not of whoever ran grant-reader.
+#[tokio::test]
+async fn grant_reader_covers_future_tables_of_the_role_that_owns_the_mirror() {
+    use crate::cli::run;
+    let db = fresh_database().await;
+    let pool = sqlx::PgPool::connect(&db).await.expect("connect");
+    let suffix = fastrand::u32(..);
+    let (owner, reader) = (format!("mirror_owner_{suffix}"), format!("app_reader_{suffix}"));
+    for sql in [
+        format!("CREATE ROLE {owner} LOGIN"),
+        format!("CREATE ROLE {reader} LOGIN"),
+        format!("GRANT CREATE ON DATABASE {} TO {owner}", db.rsplit('/').next().expect("db name")),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("setup");
+    }
+    let owner_url = as_user(&db, &owner);
+    let (code, text) = run(&["migrate"], &[("DATABASE_URL", owner_url.as_str())]);
+    assert_eq!(code, 0, "the daemon's role migrates: {text}");
+    // An administrator (here the superuser) grants.
+    let (code, text) = run(&["grant-reader", &reader], &[("DATABASE_URL", db.as_str())]);
+    assert_eq!(code, 0, "{text}");
+    assert!(can_select(&pool, &reader, "stripe.customers").await);
+    // A later migration by the owner adds a table.
+    let owner_pool = sqlx::PgPool::connect(&owner_url).await.expect("connect as owner");
+    sqlx::query("CREATE TABLE stripe.coupons (id text PRIMARY KEY)").execute(&owner_pool).await.expect("new table");
+    assert!(can_select(&pool, &reader, "stripe.coupons").await, "a table the owner adds later is readable");
+}
+
 /// Sum of `stripe_mirror_events_total` samples with `outcome` in a /metrics text.
 fn events_counted(metrics: &str, outcome: &str) -> u64 {
     let prefix = format!("stripe_mirror_events_total{{outcome=\"{outcome}\"");
