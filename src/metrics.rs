@@ -104,7 +104,7 @@ impl Default for Metrics {
         registry.register("webhooks_rejected", "Webhook requests refused, by reason", m.webhooks_rejected.clone());
         registry.register(
             "events",
-            "Events by outcome (applied, stale, ignored, retry, failed by the apply workers; duplicate: a redelivered webhook) and type",
+            "Events by outcome (applied, stale, ignored, retry, failed by the apply workers; duplicate: a redelivered webhook; not_storable: skipped by events catch-up, \\u0000 in it) and type",
             m.events.clone(),
         );
         registry.register(

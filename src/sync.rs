@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sqlx::{PgPool, Row as _};
 
-use crate::event::{Envelope, Kind};
+use crate::event::{has_nul_escape, Envelope, Kind};
 use crate::mirror::{table_of, Mirror, WriteError};
 use crate::store::Version;
 use crate::stripe_client::{object_id, StripeClient};
@@ -396,6 +396,18 @@ impl Puller {
             for raw in &page.data {
                 if let Ok(env) = Envelope::parse(raw.get().as_bytes()) {
                     newest = newest.max(env.created);
+                    // jsonb cannot hold `\u0000`: such an event could never be
+                    // applied. The webhook path refuses it (400); here it is
+                    // skipped, or it would be parked as failed on every run.
+                    if has_nul_escape(raw.get().as_bytes()) {
+                        tracing::warn!(
+                            event = %env.id,
+                            r#type = %env.event_type,
+                            "event skipped: it holds \\u0000, which Postgres cannot store"
+                        );
+                        self.api.metrics().event_processed("not_storable", &env.event_type);
+                        continue;
+                    }
                     rows.push((env, raw.get()));
                 }
             }
