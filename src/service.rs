@@ -5,35 +5,44 @@
 //! `Type=notify`) every call is a no-op.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sd_notify::NotifyState;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// A worker's proof of life: the last time (Unix ms) its loop came round.
+/// A worker's proof of life: when its loop last came round, on the
+/// monotonic clock. The wall clock can be stepped (NTP, a resumed VM): a
+/// jump forward would make every worker look stuck and get a healthy daemon
+/// restarted, a jump back would hide a stuck one.
 #[derive(Clone, Debug)]
-pub struct Heartbeat(Arc<AtomicI64>);
+pub struct Heartbeat {
+    /// When this heartbeat was made; clones share it.
+    born: Instant,
+    /// Milliseconds after `born` of the last beat.
+    last_ms: Arc<AtomicU64>,
+}
 
 impl Default for Heartbeat {
     fn default() -> Self {
-        Heartbeat(Arc::new(AtomicI64::new(now_ms())))
+        Heartbeat { born: Instant::now(), last_ms: Arc::new(AtomicU64::new(0)) }
     }
 }
 
 impl Heartbeat {
     pub fn beat(&self) {
-        self.0.store(now_ms(), Ordering::Relaxed);
+        self.last_ms.store(self.elapsed_ms(), Ordering::Relaxed);
     }
 
     fn age(&self) -> Duration {
-        Duration::from_millis(now_ms().saturating_sub(self.0.load(Ordering::Relaxed)).max(0) as u64)
+        Duration::from_millis(self.elapsed_ms().saturating_sub(self.last_ms.load(Ordering::Relaxed)))
     }
-}
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 fn notify(state: &[NotifyState]) {
@@ -64,7 +73,7 @@ pub async fn extending_start_timeout<F: Future>(what: &str, work: F) -> F::Outpu
 
 /// Calls `extend` at once and then every `every` until `work` is done.
 async fn keep_extending<F: Future>(work: F, every: Duration, mut extend: impl FnMut(Duration)) -> F::Output {
-    let started = tokio::time::Instant::now();
+    let started = Instant::now();
     extend(Duration::ZERO);
     let mut tick = tokio::time::interval_at(started + every, every);
     tokio::pin!(work);
@@ -122,5 +131,18 @@ mod tests {
         let out = keep_extending(work, Duration::from_secs(20), |e| at.push(e.as_secs())).await;
         assert_eq!(out, "migrated");
         assert_eq!(at, vec![0, 20, 40, 60]);
+    }
+
+    /// The watchdog must not see a stuck worker as fresh, or a fresh one as
+    /// stuck, when the wall clock is stepped (NTP, a VM resumed): the age
+    /// follows the monotonic clock (tokio's, which a test can move).
+    #[tokio::test(start_paused = true)]
+    async fn a_heartbeat_ages_with_the_monotonic_clock() {
+        let heartbeat = Heartbeat::default();
+        let clone = heartbeat.clone();
+        tokio::time::advance(Duration::from_secs(45)).await;
+        assert!(heartbeat.age() >= Duration::from_secs(45), "{:?}", heartbeat.age());
+        clone.beat();
+        assert!(heartbeat.age() < Duration::from_secs(1), "a clone's beat counts: {:?}", heartbeat.age());
     }
 }
