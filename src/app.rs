@@ -116,7 +116,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let addr = config.listen_addr()?;
     let metrics_addr = config.metrics_addr()?;
     let context = Context::connect(config).await?;
-    crate::db::migrate(&context.pool, &config.database.schema).await?;
+    let migrating = crate::db::migrate(&context.pool, &config.database.schema);
+    crate::service::extending_start_timeout("applying database migrations", migrating).await?;
     let last_reconcile: Option<f64> = sqlx::query_scalar(
         "SELECT extract(epoch FROM max(finished_at))::float8 FROM stripe_mirror.runs
          WHERE kind LIKE 'reconcile%' AND status = 'succeeded'",

@@ -54,7 +54,8 @@ enum Command {
         command: EventsCommand,
     },
     /// Let ROLE read the mirrored tables: creates `stripe_mirror_reader` (USAGE + SELECT on the
-    /// mirrored schema only, including future tables) and grants it to ROLE.
+    /// mirrored schema only, including future tables) and grants it to ROLE. Refuses a schema that
+    /// holds anything but the mirror's tables, and `public`.
     GrantReader {
         /// An existing role, usually the application's login role.
         role: String,
@@ -219,8 +220,9 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             Ok(())
         }
         Command::GrantReader { role } => {
-            let pool = connect_migrated(&config).await?;
-            crate::db::grant_reader(&pool, &config.database.schema, &role).await.map_err(runtime)?;
+            // Not migrated here: a schema refused below must not get the mirror's tables first.
+            let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
+            crate::db::grant_reader(&pool, &config.database.schema, &role).await.map_err(schema_failure)?;
             println!("{role} can now read schema {} (via stripe_mirror_reader)", config.database.schema);
             Ok(())
         }
@@ -239,6 +241,14 @@ async fn connect_migrated(config: &Config) -> Result<sqlx::PgPool, Failure> {
     let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
     crate::db::migrate(&pool, &config.database.schema).await.map_err(runtime)?;
     Ok(pool)
+}
+
+/// A refused schema is a configuration error (exit 2, naming `database.schema`).
+fn schema_failure(e: crate::db::SchemaError) -> Failure {
+    match e {
+        crate::db::SchemaError::Refused(c) => Failure::Config(c),
+        e => runtime(e),
+    }
 }
 
 fn runtime(e: impl Into<anyhow::Error>) -> Failure {

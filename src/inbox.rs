@@ -15,9 +15,14 @@ pub enum Stored {
     Duplicate,
 }
 
+/// The inbox insert. It commits with `synchronous_commit` at least `on`
+/// whatever the role or database default (see [`insert_many`]).
 const INSERT: &str = "INSERT INTO stripe_mirror.events (id, type, object_id, created, payload, source)
      SELECT i.id, i.type, i.object_id, i.created, i.payload, $6
-     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[]) AS i(id, type, object_id, created, payload)
+     FROM (SELECT set_config('synchronous_commit',
+             CASE current_setting('synchronous_commit') WHEN 'remote_apply' THEN 'remote_apply' ELSE 'on' END,
+             true)) AS durable,
+          UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[]) AS i(id, type, object_id, created, payload)
      WHERE (SELECT 1 FROM stripe_mirror.events e WHERE e.id = i.id LIMIT 1) IS NULL
      ON CONFLICT (id) DO NOTHING RETURNING id";
 
@@ -52,6 +57,15 @@ pub const HOT_STATEMENTS: [&str; 5] = [INSERT, CLAIM, FINISH, FINISH_PENDING, DE
 
 /// Inserts several events in one statement (one commit); returns the ids
 /// that were new. Used by the webhook group commit and the events catch-up.
+///
+/// This commit is what an acknowledgement promises, so it waits for the WAL
+/// flush even where the role or database defaults to `synchronous_commit =
+/// off` (common on managed Postgres tuned for speed; an acknowledged event
+/// would then be lost in a Postgres crash). The statement sets it for its
+/// own transaction (`set_config(…, true)` is `SET LOCAL`; Postgres reads the
+/// setting at commit): no extra round trip, no session state, so it holds on
+/// any pooled connection and behind a transaction-pooling proxy.
+/// `remote_apply`, the one stronger level, is kept.
 pub async fn insert_many(
     pool: &PgPool,
     rows: &[(&Envelope, &str)],

@@ -2,7 +2,8 @@
 //! format (`prometheus-client` encodes; counters get their `_total` suffix
 //! there). Every metric the daemon exports is declared in `Inner`, so this
 //! file is the list operators alert on. Gauges that live in Postgres (inbox
-//! depth, oldest pending event) are set by the HTTP layer at scrape time.
+//! depth, oldest pending event, the notification queue) are set by the HTTP
+//! layer at scrape time.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -70,6 +71,8 @@ struct Inner {
     events_isolated: Family<ReasonLabel, Counter>,
     events_other_version: Family<VersionLabel, Counter>,
     api_rate_limited: Family<ReasonLabel, Counter>,
+    notify_queue_usage: FloatGauge,
+    notifications_skipped: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -106,6 +109,8 @@ impl Default for Metrics {
             events_isolated: Family::default(),
             events_other_version: Family::default(),
             api_rate_limited: Family::default(),
+            notify_queue_usage: FloatGauge::default(),
+            notifications_skipped: Gauge::default(),
             registry: Registry::default(),
         };
         let m = &inner;
@@ -117,7 +122,7 @@ impl Default for Metrics {
         registry.register("webhooks_rejected", "Webhook requests refused, by reason", m.webhooks_rejected.clone());
         registry.register(
             "events",
-            "Events by outcome (applied, stale, ignored, retry, failed by the apply workers; duplicate: a redelivered webhook) and type",
+            "Events by outcome (applied, stale, ignored, retry, failed by the apply workers; duplicate: a redelivered webhook; not_storable: skipped by events catch-up, \\u0000 in it) and type",
             m.events.clone(),
         );
         registry.register(
@@ -180,6 +185,18 @@ impl Default for Metrics {
             "api_rate_limited",
             "Stripe 429 answers, by Stripe-Rate-Limited-Reason (none: a 429 without it, e.g. lock_timeout)",
             m.api_rate_limited.clone(),
+        );
+        registry.register(
+            "notify_queue_usage",
+            "Fraction of Postgres' notification queue in use, cluster-wide (-1: database unreachable); \
+             past stripe_mirror.notify_queue_limit changes are not notified",
+            m.notify_queue_usage.clone(),
+        );
+        // A gauge: the count lives in the database, shared by every replica.
+        registry.register(
+            "notifications_skipped",
+            "Change notifications skipped because the notification queue was over its limit (this database, since install)",
+            m.notifications_skipped.clone(),
         );
         Metrics(Arc::new(Inner { registry, ..inner }))
     }
@@ -245,6 +262,12 @@ impl Metrics {
         self.0.last_reconcile_success.set(unix_secs);
     }
 
+    /// Sets the notification-queue gauges read at scrape time.
+    pub fn set_notify_queue(&self, usage: f64, skipped: i64) {
+        self.0.notify_queue_usage.set(usage);
+        self.0.notifications_skipped.set(skipped);
+    }
+
     /// Renders every metric, after setting the inbox gauges read at scrape time.
     pub fn render(&self, inbox_depth: i64, oldest_pending_secs: f64) -> String {
         self.0.inbox_depth.set(inbox_depth);
@@ -268,12 +291,15 @@ mod tests {
         m.event_processed("applied", "customer.updated");
         m.apply_batch(0.003);
         m.run_finished("reconcile_events", "succeeded", &[("events_new", 3)]);
+        m.set_notify_queue(0.25, 3);
         let text = m.render(7, 1.5);
         assert!(text.contains("stripe_mirror_webhooks_rejected_total{reason=\"signature_mismatch\"} 1"), "{text}");
         assert!(text.contains("stripe_mirror_events_total{outcome=\"applied\",type=\"customer.updated\"} 1"));
         assert!(text.contains("stripe_mirror_apply_batch_seconds_count 1"));
         assert!(text.contains("stripe_mirror_run_objects_total{kind=\"reconcile_events\",count=\"events_new\"} 3"));
         assert!(text.contains("stripe_mirror_inbox_depth 7"));
+        assert!(text.contains("stripe_mirror_notify_queue_usage 0.25"), "{text}");
+        assert!(text.contains("stripe_mirror_notifications_skipped 3"), "{text}");
         assert!(!text.contains("stripe_mirror_last_reconcile_success_timestamp_seconds 0.0"));
         assert!(text.ends_with("# EOF\n"));
     }

@@ -1,6 +1,6 @@
 //! `stripe-mirror status`: what an operator checks at a glance — rows per
 //! table, the newest applied event, the inbox, failed events, the last runs,
-//! the Events API cursor — and whether any of it needs attention (the exit
+//! the Events API cursor, Postgres' notification queue — and whether any of it needs attention (the exit
 //! code is 1 then, for scripts and monitoring). `--json` prints the same
 //! [`Status`] as JSON.
 
@@ -40,6 +40,13 @@ pub struct Status {
     /// Events created in the last 24 h in another API version than
     /// `stripe.api_version`, by version: each costs a retrieve.
     pub other_versions_last_day: Vec<Count>,
+    /// `pg_notification_queue_usage()`: the fraction of the cluster's NOTIFY
+    /// queue in use; a LISTEN session that stops reading makes it grow.
+    pub notify_queue_usage: f64,
+    /// From this usage on, changes are written without their notification.
+    pub notify_queue_limit: f64,
+    /// Notifications skipped so far (this database, since install).
+    pub notifications_skipped: i64,
     /// Why the exit code is 1; empty when all is well.
     pub attention: Vec<String>,
 }
@@ -185,6 +192,7 @@ impl Status {
             .fetch_all(pool)
             .await?,
         );
+        let queue = crate::db::notify_queue(pool).await?;
         let now = chrono::Utc::now().timestamp();
         let mut status = Status {
             schema: schema.to_string(),
@@ -200,6 +208,9 @@ impl Status {
             identity,
             isolated_last_hour,
             other_versions_last_day,
+            notify_queue_usage: queue.usage,
+            notify_queue_limit: queue.limit,
+            notifications_skipped: queue.skipped,
             attention: Vec::new(),
         };
         status.attention = status.problems();
@@ -207,7 +218,8 @@ impl Status {
     }
 
     /// What needs a person: failed events, an Events API cursor close to
-    /// Stripe's 30-day retention (or none: no backfill yet), a failing reconcile.
+    /// Stripe's 30-day retention (or none: no backfill yet), a failing
+    /// reconcile, a notification queue half way to its limit.
     fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.failed_events > 0 {
@@ -230,6 +242,14 @@ impl Status {
                 c.events,
                 if c.key == crate::apply::OTHER_MODE { "another mode" } else { "another account" },
                 if c.key == crate::apply::OTHER_MODE { "mode (test/live)" } else { "account (Connect)" },
+            ));
+        }
+        if self.notify_queue_usage >= self.notify_queue_limit / 2.0 {
+            out.push(format!(
+                "Postgres' NOTIFY queue is {:.1}% full: a session that LISTENs is not reading (Postgres' log names \
+                 its PID in \"NOTIFY queue is … full\"); from {:.0}% changes are no longer notified",
+                self.notify_queue_usage * 100.0,
+                self.notify_queue_limit * 100.0
             ));
         }
         let last_reconcile = self.runs.iter().filter(|r| r.kind.starts_with("reconcile")).max_by_key(|r| r.started_at);
@@ -294,6 +314,13 @@ impl Status {
                 c.events, c.key
             );
         }
+        let _ = writeln!(
+            o,
+            "notify queue:      {:.1}% used (notifications skipped from {:.0}%), {} notifications skipped",
+            self.notify_queue_usage * 100.0,
+            self.notify_queue_limit * 100.0,
+            self.notifications_skipped
+        );
         let _ = writeln!(o);
         if self.runs.is_empty() {
             let _ = writeln!(o, "runs:              none yet");
@@ -346,5 +373,41 @@ fn ago(secs: i64) -> String {
         s if s < 7200 => format!("{} min ago", s / 60),
         s if s < 172_800 => format!("{} h ago", s / 3600),
         s => format!("{} days ago", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn healthy() -> Status {
+        Status {
+            schema: "stripe".into(),
+            tables: Vec::new(),
+            newest_applied_event: None,
+            inbox_pending: 0,
+            inbox_oldest_pending_secs: 0.0,
+            failed_events: 0,
+            failed: Vec::new(),
+            runs: Vec::new(),
+            events_cursor: Some(0),
+            events_cursor_age_secs: Some(60),
+            identity: None,
+            isolated_last_hour: Vec::new(),
+            other_versions_last_day: Vec::new(),
+            notify_queue_usage: 0.0,
+            notify_queue_limit: 0.5,
+            notifications_skipped: 0,
+            attention: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_notify_queue_half_way_to_its_limit_needs_attention() {
+        assert!(healthy().problems().is_empty(), "{:?}", healthy().problems());
+        let filling = Status { notify_queue_usage: 0.3, ..healthy() };
+        let problems = filling.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("NOTIFY queue is 30.0% full") && problems[0].contains("from 50%"), "{problems:?}");
     }
 }

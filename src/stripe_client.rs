@@ -143,6 +143,11 @@ impl StripeClient {
         self.list_windows
     }
 
+    /// The process's metrics, for the pull path's counts.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     pub fn rate_limit_waits(&self) -> u64 {
         self.limiter.waits()
     }

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use sqlx::PgPool;
 
 use crate::config::Config;
-use crate::event::{Envelope, Kind};
+use crate::event::{has_nul_escape, Envelope, Kind};
 use crate::identity::{Identity, IdentityError};
 use crate::mirror::{table_of, Item, Mirror, Resolved, WriteError};
 use crate::store::{Store, Version};
@@ -523,6 +523,18 @@ impl Puller {
             for raw in &page.data {
                 if let Ok(env) = Envelope::parse(raw.get().as_bytes()) {
                     newest = newest.max(env.created);
+                    // jsonb cannot hold `\u0000`: such an event could never be
+                    // applied. The webhook path refuses it (400); here it is
+                    // skipped, or it would be parked as failed on every run.
+                    if has_nul_escape(raw.get().as_bytes()) {
+                        tracing::warn!(
+                            event = %env.id,
+                            r#type = %env.event_type,
+                            "event skipped: it holds \\u0000, which Postgres cannot store"
+                        );
+                        self.api.metrics().event_processed("not_storable", &env.event_type);
+                        continue;
+                    }
                     rows.push((env, raw.get()));
                 }
             }
