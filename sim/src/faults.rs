@@ -34,6 +34,13 @@ pub struct ApiFaults {
     /// Requests per second allowed (sliding one-second window); the excess
     /// is answered 429 like Stripe's rate limiter.
     pub max_requests_per_sec: Option<u32>,
+    /// Answer `GET /v1/subscription_items?subscription=` for a canceled
+    /// subscription as Stripe does: an empty list, although the subscription
+    /// still embeds its items (truncated at ten with `has_more`). Off by
+    /// default, which lists every item as before, so a mirror that pages a
+    /// canceled subscription's truncated items keeps passing until it
+    /// tolerates the empty answer.
+    pub canceled_subscription_items_empty: bool,
     /// Until this instant every request hangs (answered only when the window
     /// closes), so clients hit their timeouts. Set with [`ApiFaults::hang_for`].
     #[serde(skip)]
@@ -49,6 +56,7 @@ impl Default for ApiFaults {
             slow_fraction: 0.0,
             slow_ms: 0,
             max_requests_per_sec: None,
+            canceled_subscription_items_empty: false,
             hang_until: None,
         }
     }

@@ -121,19 +121,27 @@ fn matches_filters(kind: Kind, q: &ListQuery<'_>, r: &Record) -> bool {
     }
 }
 
-/// `GET /v1/subscription_items?subscription=sub_…`.
+/// `GET /v1/subscription_items?subscription=sub_…`. A canceled
+/// subscription's items are gone from this list in Stripe (an empty one),
+/// although the subscription still embeds them; with
+/// `ApiFaults::canceled_subscription_items_empty` so here.
 fn list_items(shared: &Shared, q: &ListQuery<'_>) -> Answer {
     let Some(sub) = q.subscription else {
         return Answer::invalid("Missing required param: subscription.", Some("subscription"));
     };
     let st = shared.read();
-    if st.table(Kind::Subscription).get(sub).is_none() {
+    let Some(rec) = st.table(Kind::Subscription).get(sub) else {
         return Answer::missing("subscription", sub, "subscription");
+    };
+    let url = "/v1/subscription_items";
+    let canceled = rec.fields.tag.as_deref() == Some("canceled");
+    if canceled && shared.api_faults().canceled_subscription_items_empty {
+        return Answer::ok_at(st.render_list(Kind::SubscriptionItem, &[], false, url), shared.clock.now());
     }
-    nested_page(shared, &st, Kind::SubscriptionItem, sub, q, "/v1/subscription_items")
+    nested_page(shared, &st, Kind::SubscriptionItem, sub, q, url)
 }
 
-/// `GET /v1/invoices/{id}/lines`.
+/// `GET /v1/invoices/{id}/lines`; 404 once the invoice is deleted.
 pub(crate) fn list_lines(shared: &Shared, invoice: &str, pairs: &[(String, String)]) -> Answer {
     let q = match ListQuery::parse(pairs) {
         Ok(q) => q,
@@ -169,6 +177,14 @@ fn answer_page(
 ) -> Answer {
     match result {
         Ok((ids, has_more)) => Answer::ok_at(st.render_list(kind, &ids, has_more, url), shared.clock.now()),
-        Err(PageError::NoSuchCursor { param, id }) => Answer::missing(kind.object(), &id, param),
+        // A cursor naming an object that does not exist (or no longer does):
+        // Stripe refuses it with 400 resource_missing (stripe-php#1264).
+        Err(PageError::NoSuchCursor { param, id }) => Answer::error(
+            400,
+            "invalid_request_error",
+            Some("resource_missing"),
+            &format!("No such {}: '{id}'", kind.object()),
+            Some(param),
+        ),
     }
 }

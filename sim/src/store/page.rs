@@ -45,7 +45,8 @@ pub(crate) struct PageReq<'a> {
     pub created: Created,
 }
 
-/// A cursor naming an object this table never held.
+/// A cursor naming an object this table does not hold, or no longer does
+/// (deleted: Stripe refuses those too, stripe-php#1264).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum PageError {
     NoSuchCursor { param: &'static str, id: String },
@@ -69,7 +70,7 @@ pub(crate) fn page(
     let mut lo = Bound::Included(key(max_created, u64::MAX));
     let mut hi = Bound::Included(key(min_created, 0));
     let cursor_key = |param: &'static str, id: &str| {
-        table.get(id).map(Record::key).ok_or_else(|| PageError::NoSuchCursor { param, id: id.to_owned() })
+        table.live_get(id).map(Record::key).ok_or_else(|| PageError::NoSuchCursor { param, id: id.to_owned() })
     };
     // Forward = walking in list order from the cursor.
     let forward = match req.cursor {
