@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::events::EventSpec;
 use crate::faults::DeliveryFaults;
 use crate::objects::{id_format, random_id, request_id, to_doc};
-use crate::store::{Doc, Fields, Kind, Record, State};
+use crate::store::{Doc, Fields, Hole, Kind, Record, State};
 use crate::{Shared, SimError};
 
 pub(crate) struct Tx<'a> {
@@ -44,14 +44,27 @@ impl<'a> Tx<'a> {
         self.shared.hub.enqueue(&ev, deliveries, &self.faults);
     }
 
-    /// A new id: the requested one if free, else a random one.
+    /// A new id: the requested one if free, else a random one. The id of a
+    /// deleted product or plan (a recurring price here) may be taken again:
+    /// Stripe lets a deleted plan's id be created again, old subscriptions
+    /// keeping the old incarnation (facts.md, "Custom ids and deletion");
+    /// for products it is undocumented either way, so it is allowed too.
+    /// The new incarnation replaces the old one; events keep the old.
     pub fn new_id(&mut self, kind: Kind, requested: Option<String>) -> Result<String, SimError> {
         if let Some(id) = requested {
-            if self.st.id_taken(kind, &id) {
+            let reusable =
+                matches!(kind, Kind::Product | Kind::Price) && self.st.table(kind).get(&id).is_some_and(|r| r.deleted);
+            if self.st.id_taken(kind, &id) && !reusable {
                 return Err(SimError::invalid(
                     format!("A {} with id '{id}' already exists.", kind.object()),
                     Some("id"),
                 ));
+            }
+            if reusable {
+                tracing::debug!(kind = %kind, %id, "a deleted id is created again");
+            }
+            if reusable && kind == Kind::Price {
+                self.freeze_price_references(&id);
             }
             return Ok(id);
         }
@@ -76,6 +89,25 @@ impl<'a> Tx<'a> {
         let id: Arc<str> = Arc::from(id);
         self.st.table_mut(kind).insert(Record { id: id.clone(), created: self.now, seq, doc, deleted: false, fields });
         id
+    }
+
+    /// Subscription items embed their price (and plan) by reference; before
+    /// a deleted price's id names a new incarnation, items that still show
+    /// the old one keep it as it was.
+    fn freeze_price_references(&mut self, price: &str) {
+        let items = self.st.table(Kind::SubscriptionItem);
+        let stale: Vec<(Arc<str>, String)> = items
+            .by_id
+            .values()
+            .filter(|r| r.doc.holes.iter().any(|(_, h)| matches!(h, Hole::Price(p) | Hole::Plan(p) if &**p == price)))
+            .map(|r| (r.id.clone(), self.st.render(Kind::SubscriptionItem, r)))
+            .collect();
+        let items = self.st.table_mut(Kind::SubscriptionItem);
+        for (id, text) in stale {
+            if let Some(rec) = items.by_id.get_mut(&id) {
+                rec.doc = Doc::plain(text);
+            }
+        }
     }
 
     /// The live object, rendered as the API shows it.

@@ -91,6 +91,8 @@ impl Table {
         self.by_id.get(id).filter(|r| !r.deleted)
     }
 
+    /// Add an object; an id that exists already (a deleted object's id
+    /// created again) is replaced by the new incarnation.
     pub fn insert(&mut self, rec: Record) {
         let k = rec.key();
         if self.kind.is_nested() {

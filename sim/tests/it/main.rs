@@ -1,6 +1,7 @@
 //! Integration tests of the simulator over real HTTP: one binary, one
 //! module per area, helpers in `helpers`.
 
+mod custom_ids;
 mod embedded;
 mod errors;
 mod filters;
