@@ -46,9 +46,16 @@ struct Args {
     /// Fraction of `/v1` requests answered 500.
     #[arg(long, default_value_t = 0.0)]
     fail_500: f64,
-    /// `/v1` requests per second allowed; the excess gets 429.
+    /// `/v1` requests per second allowed; the excess gets 429 (global-rate).
     #[arg(long)]
     rate_limit: Option<u32>,
+    /// Requests per second allowed per API operation (0: off; Stripe: 25);
+    /// the excess gets 429 (endpoint-rate).
+    #[arg(long, default_value_t = 0)]
+    per_operation_rate_limit: u32,
+    /// Fraction of `/v1` requests answered 429 `lock_timeout`.
+    #[arg(long, default_value_t = 0.0)]
+    lock_timeout: f64,
     /// `Retry-After` seconds on 429 answers.
     #[arg(long, default_value_t = 1)]
     retry_after: u64,
@@ -112,6 +119,8 @@ impl Args {
         f.api.rate_limit_fraction = self.fail_429;
         f.api.server_error_fraction = self.fail_500;
         f.api.max_requests_per_sec = self.rate_limit;
+        f.api.per_operation_requests_per_sec = self.per_operation_rate_limit;
+        f.api.lock_timeout_fraction = self.lock_timeout;
         f.api.retry_after_secs = self.retry_after;
         f.api.slow_fraction = self.slow;
         f.api.slow_ms = self.slow_ms;

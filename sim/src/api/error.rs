@@ -15,11 +15,13 @@ pub(crate) struct Answer {
     /// The simulated second the answer reflects (read under the state
     /// lock), for the `Date` header; `None` means "now".
     pub at: Option<i64>,
+    /// `Stripe-Rate-Limited-Reason` of a limiter's 429.
+    pub limited_reason: Option<&'static str>,
 }
 
 impl Answer {
     pub fn ok(body: String) -> Answer {
-        Answer { status: 200, body, retry_after: None, should_retry: None, at: None }
+        Answer { status: 200, body, retry_after: None, should_retry: None, at: None, limited_reason: None }
     }
 
     /// A Stripe error object.
@@ -44,6 +46,7 @@ impl Answer {
             // Stripe says "don't retry" on client errors and "retry" on its own.
             should_retry: Some(status >= 500 || status == 429 || status == 409),
             at: None,
+            limited_reason: None,
         }
     }
 
@@ -66,7 +69,9 @@ impl Answer {
         )
     }
 
-    pub fn rate_limited(retry_after: u64) -> Answer {
+    /// A limiter's 429, naming the limiter in `Stripe-Rate-Limited-Reason`
+    /// (`global-rate`, `endpoint-rate`, `global-concurrency`, …).
+    pub fn rate_limited(retry_after: u64, reason: &'static str) -> Answer {
         let mut a = Answer::error(
             429,
             "invalid_request_error",
@@ -75,7 +80,24 @@ impl Answer {
             None,
         );
         a.retry_after = Some(retry_after);
+        a.limited_reason = Some(reason);
         a
+    }
+
+    /// A 429 that is not rate limiting: the object is locked by another
+    /// request (error code `lock_timeout`, docs.stripe.com/error-codes).
+    /// No `Stripe-Rate-Limited-Reason`; safe to retry.
+    pub fn lock_timeout() -> Answer {
+        Answer::error(
+            429,
+            "invalid_request_error",
+            Some("lock_timeout"),
+            "This object cannot be accessed right now because another API request or Stripe process is \
+             currently accessing it. If you see this error intermittently, retry the request. If you see this \
+             error frequently and are making multiple concurrent requests to a single object, make your \
+             requests serially or at a lower rate.",
+            None,
+        )
     }
 
     pub fn server_error() -> Answer {

@@ -24,7 +24,7 @@ use warp::http::{HeaderMap, Method};
 use warp::{Filter, Reply};
 
 use crate::clock::http_date;
-use crate::faults::roll;
+use crate::faults::{roll, Limited};
 use crate::objects::request_id;
 use crate::versions::API_VERSION;
 use crate::{mutate, Shared};
@@ -67,7 +67,7 @@ pub(crate) struct Caller {
     pub livemode: bool,
 }
 
-/// A `/v1` request, counted by route and status.
+/// A `/v1` request, counted by route, status and (for 429s) reason.
 async fn v1(
     shared: &Shared,
     method: &Method,
@@ -78,17 +78,21 @@ async fn v1(
 ) -> Answer {
     let route = route_label(method, path);
     shared.traffic().arrive(Instant::now());
-    let answer = match gate(shared, headers).await {
+    let answer = match gate(shared, headers, &route).await {
         Err(refusal) => refusal,
         Ok(caller) => dispatch(shared, &caller, method, path, query, body),
     };
-    shared.traffic().answered(&route, answer.status);
+    let mut traffic = shared.traffic();
+    if answer.status == 429 {
+        traffic.limited(answer.limited_reason.unwrap_or("lock_timeout"));
+    }
+    traffic.answered(&route, answer.status);
     answer
 }
 
-/// Authentication, then the API fault knobs. `Err` is the answer that
-/// replaces the real one.
-async fn gate(shared: &Shared, headers: &HeaderMap) -> Result<Caller, Answer> {
+/// Authentication, then the API fault knobs and rate limiters. `Err` is the
+/// answer that replaces the real one.
+async fn gate(shared: &Shared, headers: &HeaderMap, route: &str) -> Result<Caller, Answer> {
     let given = headers.get("authorization").and_then(|v| v.to_str().ok()).map(api_key_of);
     if given.as_deref() != Some(shared.api_key.as_str()) {
         return Err(Answer::unauthorized(given.as_deref()));
@@ -97,8 +101,18 @@ async fn gate(shared: &Shared, headers: &HeaderMap) -> Result<Caller, Answer> {
     if let Some(until) = f.hang_until.filter(|u| *u > Instant::now()) {
         tokio::time::sleep_until(until.into()).await;
     }
-    if !shared.traffic().admit(Instant::now(), f.max_requests_per_sec) || roll(f.rate_limit_fraction) {
-        return Err(Answer::rate_limited(f.retry_after_secs));
+    let admitted =
+        shared.traffic().admit(Instant::now(), route, f.max_requests_per_sec, f.per_operation_requests_per_sec);
+    match admitted {
+        Err(Limited::Global) => return Err(Answer::rate_limited(f.retry_after_secs, "global-rate")),
+        Err(Limited::Endpoint) => return Err(Answer::rate_limited(f.retry_after_secs, "endpoint-rate")),
+        Ok(()) => {}
+    }
+    if roll(f.rate_limit_fraction) {
+        return Err(Answer::rate_limited(f.retry_after_secs, "global-concurrency"));
+    }
+    if roll(f.lock_timeout_fraction) {
+        return Err(Answer::lock_timeout());
     }
     if roll(f.server_error_fraction) {
         return Err(Answer::server_error());
@@ -216,6 +230,9 @@ fn respond(shared: &Shared, a: Answer) -> warp::reply::Response {
     }
     if let Some(retry) = a.should_retry {
         b = b.header("stripe-should-retry", if retry { "true" } else { "false" });
+    }
+    if let Some(reason) = a.limited_reason {
+        b = b.header("stripe-rate-limited-reason", reason);
     }
     match b.body(a.body) {
         Ok(resp) => resp.into_response(),

@@ -8,6 +8,7 @@ mod filters;
 mod helpers;
 mod mutations;
 mod pagination;
+mod rate_limits;
 mod seeding;
 mod webhook_endpoints;
 mod webhooks;
