@@ -14,9 +14,16 @@ struct Args {
     /// Address to listen on (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:12111")]
     listen: SocketAddr,
-    /// The secret key `/v1` accepts.
+    /// The main account's secret key (`sk_live_…` makes the account live).
     #[arg(long, default_value = "sk_test_sim")]
     api_key: String,
+    /// The main account's id (`GET /v1/account`).
+    #[arg(long, default_value = "acct_1SimMain00000000")]
+    account_id: String,
+    /// The account's default API version (requests without
+    /// `Stripe-Version`, events, endpoints without `api_version`).
+    #[arg(long, default_value = stripe_sim::API_VERSION)]
+    default_api_version: String,
     /// Webhook endpoint URL (repeatable); every secret signs every endpoint.
     #[arg(long = "webhook-url")]
     webhook_urls: Vec<String>,
@@ -146,6 +153,8 @@ async fn main() -> ExitCode {
     let config = SimConfig {
         listen: args.listen,
         api_key: args.api_key.clone(),
+        account_id: args.account_id.clone(),
+        default_api_version: args.default_api_version.clone(),
         webhooks: args.webhook_urls.iter().map(|u| (u.clone(), args.webhook_secrets.clone())).collect(),
         faults: args.faults(),
         ..SimConfig::default()

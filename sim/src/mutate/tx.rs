@@ -11,6 +11,7 @@ use crate::events::EventSpec;
 use crate::faults::DeliveryFaults;
 use crate::objects::{id_format, random_id, request_id, to_doc};
 use crate::store::{Doc, Fields, Hole, Kind, Record, State};
+use crate::versions::ApiVersion;
 use crate::{Shared, SimError};
 
 pub(crate) struct Tx<'a> {
@@ -29,18 +30,37 @@ impl<'a> Tx<'a> {
         Tx { shared, st, now: shared.clock.now(), request_id: request_id(), faults }
     }
 
-    /// Record an event and queue it for every endpoint that wants its type.
+    /// Record an event, rendered in the account's default version, and
+    /// queue it for every endpoint that wants its type: in the endpoint's
+    /// own `api_version` if it has one (same event, same state, other
+    /// shapes), else as recorded.
     pub fn emit(&mut self, event_type: &str, object: &str, previous: Option<&Value>) {
         let targets = self.shared.hub.targets(&self.shared.account_id, event_type);
-        let ev = self.st.record_event(&EventSpec {
+        let spec = EventSpec {
             event_type,
             object,
             previous,
             created: self.now,
             request_id: &self.request_id,
             pending_webhooks: targets.len(),
-        });
-        let deliveries = targets.into_iter().map(|(endpoint, _)| (endpoint, ev.body.clone())).collect();
+        };
+        let default = self.shared.default_version();
+        let ev = self.st.record_event(&spec, default);
+        let mut bodies: Vec<(ApiVersion, Arc<str>)> = vec![(default, ev.body.clone())];
+        let mut deliveries = Vec::with_capacity(targets.len());
+        for (endpoint, pinned) in targets {
+            // Endpoint versions were checked when the endpoint was made.
+            let version = pinned.as_deref().and_then(ApiVersion::parse).unwrap_or(default);
+            let body = match bodies.iter().find(|(v, _)| *v == version) {
+                Some((_, body)) => body.clone(),
+                None => {
+                    let body: Arc<str> = Arc::from(self.st.render_event(&ev.id, &spec, version));
+                    bodies.push((version, body.clone()));
+                    body
+                }
+            };
+            deliveries.push((endpoint, body));
+        }
         self.shared.hub.enqueue(&ev, deliveries, &self.faults);
     }
 

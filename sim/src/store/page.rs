@@ -137,7 +137,7 @@ mod tests {
     use super::*;
 
     fn table(n: u64, same_second: bool) -> Table {
-        let mut t = Table::new(Kind::Customer);
+        let mut t = Table::new(Kind::Customer, false);
         for i in 0..n {
             let created = if same_second { 100 } else { 100 + i as i64 };
             t.insert(Record {

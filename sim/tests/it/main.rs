@@ -1,6 +1,7 @@
 //! Integration tests of the simulator over real HTTP: one binary, one
 //! module per area, helpers in `helpers`.
 
+mod accounts;
 mod custom_ids;
 mod embedded;
 mod errors;
@@ -10,5 +11,6 @@ mod mutations;
 mod pagination;
 mod rate_limits;
 mod seeding;
+mod versions;
 mod webhook_endpoints;
 mod webhooks;
