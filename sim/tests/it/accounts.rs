@@ -97,6 +97,10 @@ async fn a_live_key_makes_objects_and_events_live() {
     assert_eq!(sub["livemode"], true);
     assert_eq!(sub["items"]["data"][0]["price"]["livemode"], true);
     assert_eq!(sub["items"]["data"][0]["plan"]["livemode"], true);
+    let inv = stripe_sim::InvoiceParams::new(&cus, &[price["id"].as_str().expect("id")]);
+    let inv = t.sim.create_invoice(inv).expect("invoice");
+    assert_eq!(inv["livemode"], true);
+    assert_eq!(inv["lines"]["data"][0]["livemode"], true);
     t.sim.flush_webhooks().await.expect("drained");
     let got = rx.drain().await;
     assert!(got.iter().all(|d| d.event()["livemode"] == true), "every event is live");

@@ -97,6 +97,8 @@ async fn an_unknown_stripe_version_is_400() {
         r.body,
         json!({"error": {"message": "Invalid Stripe API version: 2026-02-30.dahlia", "type": "invalid_request_error"}})
     );
+    // Beta flags after the version are Stripe's syntax, not another version.
+    assert_eq!(t.get_at("/v1/customers", "2026-08-26.dahlia; some_beta=v1").await.status, 200);
     let config = SimConfig { default_api_version: "1999-01-01".into(), ..SimConfig::default() };
     assert!(stripe_sim::Sim::start(config).await.is_err());
     assert!(t.sim.set_default_api_version("nope").is_err());
