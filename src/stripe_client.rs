@@ -70,6 +70,19 @@ struct WireError {
     error: WireErrorBody,
 }
 
+/// A refusal Stripe explained: its status and error body.
+#[derive(Debug)]
+pub struct StatusError {
+    pub status: u16,
+    pub path: String,
+    pub request_id: String,
+    pub message: String,
+    /// Stripe's `error.code` (`resource_missing`, `lock_timeout`, …).
+    pub code: Option<String>,
+    /// Stripe's `error.param`: the parameter the error is about.
+    pub param: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct WireErrorBody {
     message: Option<String>,
@@ -83,7 +96,7 @@ impl ApiError {
     pub fn is_resource_missing(&self) -> bool {
         match self {
             ApiError::NotFound { .. } => true,
-            ApiError::Status { code, .. } => code.as_deref() == Some("resource_missing"),
+            ApiError::Status(e) => e.code.as_deref() == Some("resource_missing"),
             _ => false,
         }
     }
@@ -91,8 +104,8 @@ impl ApiError {
     /// A list's `starting_after` names an object deleted since: Stripe
     /// refuses the cursor (`resource_missing` on param `starting_after`).
     pub fn is_cursor_missing(&self) -> bool {
-        matches!(self, ApiError::Status { code, param, .. }
-            if code.as_deref() == Some("resource_missing") && param.as_deref() == Some("starting_after"))
+        matches!(self, ApiError::Status(e)
+            if e.code.as_deref() == Some("resource_missing") && e.param.as_deref() == Some("starting_after"))
     }
 }
 
@@ -243,14 +256,14 @@ impl StripeClient {
                         Some(w) => (w.message.unwrap_or_default(), w.code, w.param),
                         None => (String::new(), None, None),
                     };
-                    let error = ApiError::Status {
+                    let error = ApiError::Status(Box::new(StatusError {
                         status: status.as_u16(),
                         path: path.to_string(),
                         request_id,
                         message,
                         code,
                         param,
-                    };
+                    }));
                     let retryable = match should_retry.as_deref() {
                         Some("true") => true,
                         Some("false") => false,

@@ -441,7 +441,18 @@ impl Puller {
         let sql = format!("SELECT id FROM \"{}\".{} WHERE NOT deleted", self.mirror.store.schema(), table.name());
         let live: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
         let unlisted: Vec<&String> = live.iter().filter(|id| !seen.contains(*id)).collect();
-        let would = unlisted.len() as u64;
+        // Deletions Stripe told us about (their events wait in the inbox,
+        // e.g. just listed by events catch-up) are not a mass delete.
+        let announced: HashSet<String> = sqlx::query_scalar(
+            "SELECT DISTINCT object_id FROM stripe_mirror.events
+             WHERE object_id = ANY($1) AND status = 'pending' AND type LIKE '%.deleted'",
+        )
+        .bind(&unlisted)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .collect();
+        let would = unlisted.iter().filter(|id| !announced.contains(**id)).count() as u64;
         let limit = (live.len() as f64 * self.mass_delete_percent / 100.0).floor() as u64;
         if would > limit && would > self.mass_delete_min_rows && !self.allow_mass_delete {
             return Err(SyncError::MassDelete {
