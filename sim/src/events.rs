@@ -11,9 +11,7 @@ use serde_json::Value;
 
 use crate::objects::{id_format, random_id};
 use crate::store::{json_str, Doc, Fields, Kind, Record, State};
-
-/// API version written into every event (`api_version`).
-pub const API_VERSION: &str = "2026-08-26.dahlia";
+use crate::versions::API_VERSION;
 
 /// A recorded event, as handed to webhook delivery.
 #[derive(Debug, Clone)]

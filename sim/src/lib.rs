@@ -25,11 +25,15 @@
 //! - `objects` — fixtures turned into templates; one builder per kind; ids;
 //!   the plan view of a price; `previous_attributes`.
 //! - `events` — the event envelope and the event log behind `/v1/events`.
-//! - `webhooks` — endpoints, `Stripe-Signature`, the delivery queue (retry,
-//!   backoff, drop/duplicate/delay/reorder faults), its worker task and an
-//!   optional per-attempt delivery log.
-//! - `api` — the warp front door: auth, API faults, `/v1` reads, Stripe's
-//!   error bodies and headers; hands `/_sim` to `mutate`.
+//! - `webhooks` — endpoints (enabled events, status, API version),
+//!   `Stripe-Signature`, the delivery queue (retry, backoff,
+//!   drop/duplicate/delay/reorder faults), its worker task and an optional
+//!   per-attempt delivery log.
+//! - `api` — the warp front door: auth, API faults, `/v1` reads, the
+//!   webhook endpoints API (form-encoded bodies), Stripe's error bodies and
+//!   headers; hands `/_sim` to `mutate`.
+//! - `versions` — the Stripe API versions the simulator knows.
+//! - `account` — accounts and API keys.
 //! - [`mutate`] — the Dashboard operations (Rust methods on [`Sim`]) and the
 //!   `/_sim` HTTP routes (documented there).
 //! - [`faults`] — fault knobs, the rate limiter, request counters.
@@ -40,6 +44,7 @@
 //! - `clock` — the settable simulated clock and HTTP dates.
 //! - `error` — [`SimError`].
 
+mod account;
 mod api;
 mod clock;
 mod error;
@@ -52,11 +57,11 @@ mod seed;
 mod sim;
 mod snapshot;
 mod store;
+mod versions;
 mod webhooks;
 
 pub use clock::http_date;
 pub use error::SimError;
-pub use events::API_VERSION;
 pub use faults::{ApiFaults, DeliveryFaults, Faults, RequestStats};
 pub use history::{HistoryReport, HistorySpec};
 pub use mutate::{
@@ -67,6 +72,7 @@ pub use seed::{SeedReport, SeedSpec};
 pub use sim::{Sim, SimConfig};
 pub use snapshot::SnapshotRow;
 pub use store::Kind;
-pub use webhooks::{sign, signature_header, DeliveryRecord, DeliveryStats, WebhookEndpoint};
+pub use versions::{is_known_api_version, API_VERSION, PRE_BASIL_API_VERSION};
+pub use webhooks::{sign, signature_header, DeliveryRecord, DeliveryStats, WebhookEndpoint, MAX_ENDPOINTS_PER_ACCOUNT};
 
 pub(crate) use sim::Shared;

@@ -21,8 +21,13 @@ use crate::{api, SimError};
 pub struct SimConfig {
     /// Where to listen; port 0 picks a free port. Default `127.0.0.1:0`.
     pub listen: SocketAddr,
-    /// The only secret key `/v1` accepts. Default `sk_test_sim`.
+    /// The main account's secret key. Its prefix sets the mode: `sk_live_`
+    /// or `rk_live_` make every object and event `livemode: true`. Default
+    /// `sk_test_sim`.
     pub api_key: String,
+    /// The main account's id, what `GET /v1/account` answers. Default
+    /// `acct_1SimMain00000000`.
+    pub account_id: String,
     /// Webhook endpoints to register at start: `(url, secrets)`.
     pub webhooks: Vec<(String, Vec<String>)>,
     /// Initial fault knobs.
@@ -36,6 +41,7 @@ impl Default for SimConfig {
         SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_key: "sk_test_sim".to_owned(),
+            account_id: "acct_1SimMain00000000".to_owned(),
             webhooks: Vec::new(),
             faults: Faults::default(),
             event_retention_secs: 30 * 24 * 3600,
@@ -52,6 +58,10 @@ pub(crate) struct Shared {
     state: RwLock<State>,
     pub clock: Clock,
     pub api_key: String,
+    /// The main account (`acct_…`).
+    pub account_id: String,
+    /// Live mode (from the main key's prefix).
+    pub livemode: bool,
     pub event_retention_secs: i64,
     faults: Mutex<Faults>,
     traffic: Mutex<Traffic>,
@@ -83,6 +93,18 @@ impl Shared {
 
     pub fn api_faults(&self) -> ApiFaults {
         self.faults().api.clone()
+    }
+
+    /// An endpoint as the Dashboard makes one: all events, `api_version: null`.
+    pub(crate) fn add_dashboard_endpoint(&self, url: String, secrets: Vec<String>) -> WebhookEndpoint {
+        let ep = WebhookEndpoint {
+            account: self.account_id.clone(),
+            livemode: self.livemode,
+            created: self.clock.now(),
+            ..WebhookEndpoint::dashboard(url, secrets)
+        };
+        // No limit: tests may register as many as they like.
+        self.hub.add_endpoint(ep.clone(), None).unwrap_or(ep)
     }
 }
 
@@ -120,18 +142,21 @@ impl Sim {
             .map_err(|source| SimError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| SimError::Bind { addr: config.listen, source })?;
         let hub = Hub::new()?;
-        for (url, secrets) in config.webhooks {
-            hub.add_endpoint(url, secrets);
-        }
+        let livemode = crate::account::is_live_key(&config.api_key);
         let shared = Arc::new(Shared {
             state: RwLock::new(State::default()),
             clock: Clock::default(),
             api_key: config.api_key,
+            account_id: config.account_id,
+            livemode,
             event_retention_secs: config.event_retention_secs,
             faults: Mutex::new(config.faults),
             traffic: Mutex::new(Traffic::default()),
             hub,
         });
+        for (url, secrets) in config.webhooks {
+            shared.add_dashboard_endpoint(url, secrets);
+        }
         let (tx, rx) = watch::channel(false);
         let mut stop = rx.clone();
         let signal = async move {
@@ -197,16 +222,18 @@ impl Sim {
         change(&mut self.shared.faults());
     }
 
-    /// Register an endpoint; every later event is delivered to it.
+    /// Register an endpoint as the Dashboard makes one (every event type,
+    /// `api_version: null`: events in the account's default version at the
+    /// time they happen); every later event is delivered to it.
     pub fn add_webhook_endpoint(&self, url: impl Into<String>, secrets: Vec<String>) -> WebhookEndpoint {
-        self.shared.hub.add_endpoint(url.into(), secrets)
+        self.shared.add_dashboard_endpoint(url.into(), secrets)
     }
 
     /// Replace an endpoint's signing secrets (rotation: pass old and new).
     pub fn set_webhook_secrets(&self, endpoint_id: &str, secrets: Vec<String>) -> Result<(), SimError> {
-        match self.shared.hub.set_secrets(endpoint_id, secrets) {
-            true => Ok(()),
-            false => Err(SimError::not_found("webhook_endpoint", endpoint_id)),
+        match self.shared.hub.update_endpoint(endpoint_id, |e| e.secrets = secrets) {
+            Some(_) => Ok(()),
+            None => Err(SimError::not_found("webhook_endpoint", endpoint_id)),
         }
     }
 
@@ -217,8 +244,15 @@ impl Sim {
         }
     }
 
+    /// Every endpoint of every account, registered here or created through
+    /// `POST /v1/webhook_endpoints`, in registration order.
     pub fn webhook_endpoints(&self) -> Vec<WebhookEndpoint> {
         self.shared.hub.endpoints()
+    }
+
+    /// One endpoint by id.
+    pub fn webhook_endpoint(&self, endpoint_id: &str) -> Option<WebhookEndpoint> {
+        self.shared.hub.endpoint(endpoint_id)
     }
 
     /// Wait until no delivery is queued, held, scheduled or in flight.

@@ -94,8 +94,8 @@ impl Answer {
             "invalid_request_error",
             None,
             &format!(
-                "Unrecognized request URL ({method}: {path}). The simulator's /v1 API is read-only: \
-                 change state through /_sim (see stripe_sim::mutate)."
+                "Unrecognized request URL ({method}: {path}). The simulator's /v1 API serves reads and \
+                 webhook endpoints: change other state through /_sim (see stripe_sim::mutate)."
             ),
             None,
         )

@@ -9,8 +9,10 @@
 //! error bodies from one place.
 
 mod error;
+mod form;
 mod query;
 mod read;
+mod webhook_endpoints;
 
 pub(crate) use error::Answer;
 
@@ -22,9 +24,9 @@ use warp::http::{HeaderMap, Method};
 use warp::{Filter, Reply};
 
 use crate::clock::http_date;
-use crate::events::API_VERSION;
 use crate::faults::roll;
 use crate::objects::request_id;
+use crate::versions::API_VERSION;
 use crate::{mutate, Shared};
 
 /// Every route of the simulator.
@@ -53,45 +55,79 @@ async fn handle(
     let path = path.as_str();
     let answer = match path.strip_prefix("/_sim") {
         Some(rest) => mutate::http::handle(&shared, &method, rest, &body).await,
-        None => v1(&shared, &method, path, &query, &headers).await,
+        None => v1(&shared, &method, path, &query, &headers, &body).await,
     };
     respond(&shared, answer)
 }
 
+/// Who is calling: the account the key belongs to and its mode.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub account: String,
+    pub livemode: bool,
+}
+
 /// A `/v1` request, counted by route and status.
-async fn v1(shared: &Shared, method: &Method, path: &str, query: &[(String, String)], headers: &HeaderMap) -> Answer {
+async fn v1(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Answer {
     let route = route_label(method, path);
     shared.traffic().arrive(Instant::now());
     let answer = match gate(shared, headers).await {
-        Some(refusal) => refusal,
-        None if method != Method::GET => Answer::unrecognized(method.as_str(), path),
-        None => get(shared, path, query),
+        Err(refusal) => refusal,
+        Ok(caller) => dispatch(shared, &caller, method, path, query, body),
     };
     shared.traffic().answered(&route, answer.status);
     answer
 }
 
-/// Authentication, then the API fault knobs. `Some` is the answer that
+/// Authentication, then the API fault knobs. `Err` is the answer that
 /// replaces the real one.
-async fn gate(shared: &Shared, headers: &HeaderMap) -> Option<Answer> {
+async fn gate(shared: &Shared, headers: &HeaderMap) -> Result<Caller, Answer> {
     let given = headers.get("authorization").and_then(|v| v.to_str().ok()).map(api_key_of);
     if given.as_deref() != Some(shared.api_key.as_str()) {
-        return Some(Answer::unauthorized(given.as_deref()));
+        return Err(Answer::unauthorized(given.as_deref()));
     }
     let f = shared.api_faults();
     if let Some(until) = f.hang_until.filter(|u| *u > Instant::now()) {
         tokio::time::sleep_until(until.into()).await;
     }
     if !shared.traffic().admit(Instant::now(), f.max_requests_per_sec) || roll(f.rate_limit_fraction) {
-        return Some(Answer::rate_limited(f.retry_after_secs));
+        return Err(Answer::rate_limited(f.retry_after_secs));
     }
     if roll(f.server_error_fraction) {
-        return Some(Answer::server_error());
+        return Err(Answer::server_error());
     }
     if roll(f.slow_fraction) {
         tokio::time::sleep(std::time::Duration::from_millis(f.slow_ms)).await;
     }
-    None
+    Ok(Caller { account: shared.account_id.clone(), livemode: shared.livemode })
+}
+
+/// Route by method and path.
+fn dispatch(
+    shared: &Shared,
+    caller: &Caller,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Answer {
+    let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["webhook_endpoints"]) => webhook_endpoints::list(shared, caller, query),
+        ("POST", ["webhook_endpoints"]) => webhook_endpoints::create(shared, caller, body),
+        ("GET", ["webhook_endpoints", id]) if !id.is_empty() => webhook_endpoints::retrieve(shared, caller, id),
+        ("POST", ["webhook_endpoints", id]) if !id.is_empty() => webhook_endpoints::update(shared, caller, id, body),
+        ("DELETE", ["webhook_endpoints", id]) if !id.is_empty() => webhook_endpoints::delete(shared, caller, id),
+        ("GET", _) => get(shared, path, query),
+        _ => Answer::unrecognized(method.as_str(), path),
+    }
 }
 
 /// The key in an `Authorization` header: `Bearer KEY`, or `Basic
@@ -155,6 +191,8 @@ fn route_label(method: &Method, path: &str) -> String {
     let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
     let known = |p: &str| read::endpoint_kind(p).is_some();
     let shape = match segments.as_slice() {
+        ["webhook_endpoints"] => "/v1/webhook_endpoints".to_owned(),
+        ["webhook_endpoints", _] => "/v1/webhook_endpoints/{id}".to_owned(),
         [p] if known(p) => format!("/v1/{p}"),
         [p, _] if known(p) => format!("/v1/{p}/{{id}}"),
         ["invoices", _, "lines"] => "/v1/invoices/{id}/lines".to_owned(),

@@ -29,17 +29,19 @@ impl<'a> Tx<'a> {
         Tx { shared, st, now: shared.clock.now(), request_id: request_id(), faults }
     }
 
-    /// Record an event and queue it for every webhook endpoint.
+    /// Record an event and queue it for every endpoint that wants its type.
     pub fn emit(&mut self, event_type: &str, object: &str, previous: Option<&Value>) {
+        let targets = self.shared.hub.targets(&self.shared.account_id, event_type);
         let ev = self.st.record_event(&EventSpec {
             event_type,
             object,
             previous,
             created: self.now,
             request_id: &self.request_id,
-            pending_webhooks: self.shared.hub.endpoint_count(),
+            pending_webhooks: targets.len(),
         });
-        self.shared.hub.enqueue(&ev, &self.faults);
+        let deliveries = targets.into_iter().map(|(endpoint, _)| (endpoint, ev.body.clone())).collect();
+        self.shared.hub.enqueue(&ev, deliveries, &self.faults);
     }
 
     /// A new id: the requested one if free, else a random one.

@@ -8,4 +8,5 @@ mod helpers;
 mod mutations;
 mod pagination;
 mod seeding;
+mod webhook_endpoints;
 mod webhooks;
