@@ -63,24 +63,8 @@ pub async fn create(config: &Config, url: &str, secret_file: Option<&Path>) -> R
     let needs = Needs::new(url, config);
     let endpoints = control.list_endpoints().await?;
     match plan(&endpoints, &needs) {
-        Plan::Exists(e) => {
-            println!(
-                "{} at {url} already sends the {} event types the mirror applies at API version {}; nothing created",
-                e.id,
-                needs.events.len(),
-                needs.api_version
-            );
-            if let Some(path) = secret_file {
-                println!(
-                    "nothing written to {}: Stripe returns a signing secret only when it creates the endpoint \
-                     (the Dashboard shows {}'s)",
-                    path.display(),
-                    e.id
-                );
-            }
-            for old in assess(&endpoints, &needs).duplicates {
-                println!("note: {}", duplicate_note(&old, &e.id, &needs));
-            }
+        Plan::Exists(good) => {
+            report_existing(&good, &endpoints, &needs, secret_file);
             Ok(())
         }
         Plan::AddEvents { endpoint, events, missing } => {
@@ -93,45 +77,72 @@ pub async fn create(config: &Config, url: &str, secret_file: Option<&Path>) -> R
             Ok(())
         }
         Plan::Create { beside } => {
-            // The file is opened before the endpoint exists: Stripe shows the
-            // secret once, so a path we could not write would lose it.
-            let file = secret_file.map(|p| open_secret_file(p).map(|f| (p, f))).transpose()?;
-            let new = NewEndpoint {
-                url,
-                enabled_events: &needs.events,
-                description: "stripe-mirror: the event types the mirror applies, at its pinned API version",
-            };
-            let created = match control.create_endpoint(&new).await {
-                Ok(c) => c,
-                Err(e) => {
-                    if let Some((path, f)) = file {
-                        drop(f);
-                        let _ = std::fs::remove_file(path);
-                    }
-                    return Err(e.into());
-                }
-            };
-            tracing::info!(
-                endpoint = %created.endpoint.id,
-                url,
-                api_version = %needs.api_version,
-                events = needs.events.len(),
-                "created webhook endpoint"
-            );
-            println!(
-                "created {} for {url} ({}): {} event types, API version {}, metadata managed_by=stripe-mirror",
-                created.endpoint.id,
-                mode(config),
-                needs.events.len(),
-                needs.api_version
-            );
-            hand_over_secret(&created, file)?;
+            let created = create_new(&control, config, &needs, secret_file).await?;
             for old in beside.iter().filter(|e| e.is_enabled() && !e.connect) {
-                println!("note: {}", duplicate_note(old, &created.endpoint.id, &needs));
+                println!("note: {}", duplicate_note(old, &created, &needs));
             }
             Ok(())
         }
     }
+}
+
+fn report_existing(good: &Endpoint, endpoints: &[Endpoint], needs: &Needs, secret_file: Option<&Path>) {
+    println!(
+        "{} at {} already sends the {} event types the mirror applies at API version {}; nothing created",
+        good.id,
+        needs.url,
+        needs.events.len(),
+        needs.api_version
+    );
+    if let Some(path) = secret_file {
+        println!(
+            "nothing written to {}: Stripe returns a signing secret only when it creates the endpoint \
+             (the Dashboard shows {}'s)",
+            path.display(),
+            good.id
+        );
+    }
+    for old in assess(endpoints, needs).duplicates {
+        println!("note: {}", duplicate_note(&old, &good.id, needs));
+    }
+}
+
+/// Creates the endpoint and hands its secret over; returns its id.
+async fn create_new(
+    control: &Control,
+    config: &Config,
+    needs: &Needs,
+    secret_file: Option<&Path>,
+) -> Result<String, EndpointError> {
+    // The file is opened before the endpoint exists: Stripe shows the
+    // secret once, so a path we could not write would lose it.
+    let file = secret_file.map(|p| open_secret_file(p).map(|f| (p, f))).transpose()?;
+    let new = NewEndpoint {
+        url: &needs.url,
+        enabled_events: &needs.events,
+        description: "stripe-mirror: the event types the mirror applies, at its pinned API version",
+    };
+    let created = match control.create_endpoint(&new).await {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some((path, f)) = file {
+                drop(f);
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e.into());
+        }
+    };
+    let id = created.endpoint.id.clone();
+    tracing::info!(endpoint = %id, url = %needs.url, api_version = %needs.api_version, events = needs.events.len(), "created webhook endpoint");
+    println!(
+        "created {id} for {} ({}): {} event types, API version {}, metadata managed_by=stripe-mirror",
+        needs.url,
+        mode(config),
+        needs.events.len(),
+        needs.api_version
+    );
+    hand_over_secret(&created, file)?;
+    Ok(id)
 }
 
 /// Opens PATH for the secret: created new, mode 0600. An existing file is
