@@ -17,6 +17,7 @@ use crate::faults::Faults;
 use crate::seed::{seed, SeedSpec};
 use crate::snapshot::{rows_json, snapshot};
 use crate::store::Kind;
+use crate::versions::ApiVersion;
 use crate::{Shared, SimError};
 
 type Outcome = Result<Value, SimError>;
@@ -29,7 +30,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, method: &Method, path: &str, bo
                 return bad_kind(kind);
             };
             let shared = shared.clone();
-            return match blocking(move || Ok(rows_json(&snapshot(&shared, kind)))).await {
+            return match blocking(move || Ok(rows_json(&snapshot(&shared, kind, ApiVersion::pinned())))).await {
                 Ok(text) => Answer::ok(text),
                 Err(e) => e.into(),
             };

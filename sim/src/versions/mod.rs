@@ -7,12 +7,14 @@
 //! of `2025-03-31.basil` (docs.stripe.com/changelog/basil): billing periods
 //! moved from the subscription to its items, and `invoice.subscription` /
 //! `invoice.paid` gave way to `invoice.parent` and `invoice.status`. So a
-//! version before basil renders in the pre-basil shapes, every
+//! version before basil renders in the pre-basil shapes ([`shapes`]), every
 //! later one (clover, dahlia, endive, …) in today's.
 //!
 //! The list of versions (`sim/data/api-versions.txt`) is Stripe's; a
 //! `Stripe-Version` that is not on it is refused the way Stripe refuses it
 //! ("Invalid Stripe API version: …", 400).
+
+pub(crate) mod shapes;
 
 use std::sync::OnceLock;
 
@@ -23,11 +25,9 @@ pub const API_VERSION: &str = "2026-08-26.dahlia";
 pub const PRE_BASIL_API_VERSION: &str = "2025-02-24.acacia";
 
 /// The first version with today's billing shapes.
-#[allow(dead_code)] // rendering per version lands in the next commit
 const BASIL: &str = "2025-03-31.basil";
 
 /// Which family of object shapes a version renders in.
-#[allow(dead_code)] // rendering per version lands in the next commit
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Shape {
     /// Before basil: periods on the subscription, `invoice.subscription`
@@ -43,7 +43,6 @@ pub(crate) struct ApiVersion {
     name: &'static str,
 }
 
-#[allow(dead_code)] // rendering per version lands in the next commit
 impl ApiVersion {
     /// The version if Stripe has it.
     pub fn parse(s: &str) -> Option<ApiVersion> {

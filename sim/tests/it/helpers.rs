@@ -40,7 +40,11 @@ impl Reply {
 
 impl TestSim {
     pub async fn start() -> TestSim {
-        let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
+        TestSim::start_with(SimConfig::default()).await
+    }
+
+    pub async fn start_with(config: SimConfig) -> TestSim {
+        let sim = Sim::start(config).await.expect("sim starts");
         TestSim { sim, http: reqwest::Client::new() }
     }
 
@@ -55,6 +59,12 @@ impl TestSim {
             req = req.bearer_auth(key);
         }
         send(req).await
+    }
+
+    /// `GET` with a `Stripe-Version` header.
+    pub async fn get_at(&self, path: &str, version: &str) -> Reply {
+        let req = self.http.get(format!("{}{}", self.sim.base_url(), path)).bearer_auth(self.sim.api_key());
+        send(req.header("stripe-version", version)).await
     }
 
     /// `POST` a form-encoded body (Stripe's bracket syntax) with the key.
