@@ -321,3 +321,41 @@ async fn a_missing_key_exits_2_naming_stripe_secret_key() {
     assert_eq!(out.code, 2, "{}", out.text());
     assert!(out.stderr.contains("STRIPE_SECRET_KEY"), "{}", out.stderr);
 }
+
+fn control(sim: &stripe_sim::Sim, key: &str) -> stripe_mirror::control::Control {
+    let config = stripe_mirror::config::StripeConfig { api_base: sim.base_url(), ..Default::default() };
+    stripe_mirror::control::Control::new(&config, &key.to_string().into()).expect("client")
+}
+
+#[tokio::test]
+async fn the_account_is_the_one_the_key_belongs_to() {
+    let sim = sim().await;
+    let main = control(&sim, sim.api_key()).account().await.expect("account");
+    assert_eq!(main.id, sim.account_id());
+    sim.add_other_account_key("sk_test_other", "acct_1OtherAccount0000");
+    let other = control(&sim, "sk_test_other").account().await.expect("account");
+    assert_eq!(other.id, "acct_1OtherAccount0000");
+}
+
+#[tokio::test]
+async fn a_restricted_key_may_not_read_the_account_and_a_wrong_key_is_rejected() {
+    use stripe_mirror::control::ControlError;
+    let sim = sim().await;
+    sim.add_restricted_key("rk_test_restricted");
+    let e = control(&sim, "rk_test_restricted").account().await.unwrap_err();
+    assert!(matches!(e, ControlError::PermissionDenied { .. }), "{e:?}");
+    assert!(!e.is_retryable());
+    let e = control(&sim, "sk_test_wrong").account().await.unwrap_err();
+    assert!(matches!(e, ControlError::Unauthorized), "{e:?}");
+    assert_eq!(e.to_string(), "STRIPE_SECRET_KEY was rejected by Stripe");
+}
+
+#[tokio::test]
+async fn a_key_without_the_webhook_endpoints_permission_is_told_so() {
+    let sim = sim().await;
+    sim.add_restricted_key("rk_test_readonly");
+    sim.restrict_key("rk_test_readonly", &["/v1/webhook_endpoints"]).expect("restrict");
+    let out = mirror(&sim, &["endpoint", "list"], &[("STRIPE_SECRET_KEY", "rk_test_readonly")]).await;
+    assert_eq!(out.code, 1, "{}", out.text());
+    assert!(out.stderr.contains("may not list webhook endpoints"), "{}", out.stderr);
+}
