@@ -358,6 +358,13 @@ mod tests {
         assert!(request.to_ascii_lowercase().contains("stripe-version: 2026-09-30.endive"), "{request}");
     }
 
+    #[test]
+    fn the_key_is_not_in_the_clients_debug_output() {
+        let control =
+            Control::new(&StripeConfig::default(), &SecretString::from("sk_test_hidden".to_string())).unwrap();
+        assert!(!format!("{control:?}").contains("sk_test_hidden"));
+    }
+
     #[tokio::test]
     async fn a_rejected_key_is_unauthorized_with_the_documented_message() {
         let (control, _server) = one_answer(401, ERROR_401).await;
