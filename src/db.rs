@@ -1,4 +1,5 @@
-//! Postgres: the connection pool and the migrations.
+//! Postgres: the connection pool, the migrations, the reader role, and the
+//! notification queue's state.
 //!
 //! Migrations are the SQL files in `migrations/`, embedded at build time, with
 //! `{{schema}}` replaced by `database.schema`, and run by sqlx's migrator. Its
@@ -14,11 +15,15 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection as _, PgPool, SqlSafeStr};
 
+use crate::config::ConfigError;
+
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "tables", include_str!("../migrations/0001_tables.sql")),
     (2, "bookkeeping", include_str!("../migrations/0002_bookkeeping.sql")),
     (3, "inbox payload text", include_str!("../migrations/0003_inbox_payload_text.sql")),
     (4, "subscription period plpgsql", include_str!("../migrations/0004_subscription_period_plpgsql.sql")),
+    (5, "identity", include_str!("../migrations/0005_identity.sql")),
+    (6, "notify queue limit", include_str!("../migrations/0006_notify_queue_limit.sql")),
 ];
 
 /// A pooled connection idle longer than this is pinged before use.
@@ -28,11 +33,26 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// trip before each webhook batch and each apply pass. A connection in steady
 /// use is not pinged; one idle for a while (the database may have restarted
 /// meanwhile) still is, and is replaced if the ping fails.
+///
+/// Waiting for a free connection is back-pressure, not a failure: page
+/// writers of a large backfill queue here for up to a minute. The
+/// acknowledgements have a pool of their own that answers 503 quickly
+/// instead ([`connect_for_acks`]).
 pub async fn connect(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    connect_waiting(url, max_connections, Duration::from_secs(60)).await
+}
+
+/// The acknowledgements' pool: a webhook that cannot get a connection within
+/// 5 s gets 503 (Stripe retries) rather than hanging until Stripe gives up.
+pub async fn connect_for_acks(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    connect_waiting(url, max_connections, Duration::from_secs(5)).await
+}
+
+async fn connect_waiting(url: &SecretString, max_connections: u32, wait: Duration) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = url.expose_secret().parse()?;
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(wait)
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move { Ok(meta.idle_for < PING_IDLE_AFTER || conn.ping().await.is_ok()) })
@@ -54,6 +74,18 @@ pub async fn connect(url: &SecretString, max_connections: u32) -> Result<PgPool,
 /// disk to the webhook acknowledgements.
 pub async fn begin_replayable(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     pool.begin_with(AssertSqlSafe("BEGIN; SET LOCAL synchronous_commit = off")).await
+}
+
+/// How often a writer redoes a transaction Postgres aborted as a deadlock
+/// victim or a serialization failure before giving up.
+pub const CONFLICT_RETRIES: u32 = 5;
+
+/// A deadlock (`40P01`) or serialization failure (`40001`): the transaction
+/// was rolled back and can simply be run again. Every writer takes its
+/// objects' locks in one order first (`Store::lock_objects`), so these should
+/// not happen; a bounded retry (counted in metrics) covers what does.
+pub fn is_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01") | Some("40001")))
 }
 
 fn migrator(schema: &str) -> Migrator {
@@ -99,12 +131,69 @@ pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
     Ok(applied == Some(MIGRATIONS.len() as i64))
 }
 
+/// Postgres' notification queue as the change trigger sees it (migration 6).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct NotifyQueue {
+    /// `pg_notification_queue_usage()`: the fraction of the cluster's queue in use.
+    pub usage: f64,
+    /// The usage from which the trigger skips notifications.
+    pub limit: f64,
+    /// Notifications skipped so far in this database.
+    pub skipped: i64,
+}
+
+/// Reads [`NotifyQueue`] (`status`, `/metrics`), in one round trip.
+pub async fn notify_queue(pool: &PgPool) -> Result<NotifyQueue, sqlx::Error> {
+    let (usage, limit, skipped): (f64, f64, i64) = sqlx::query_as(
+        "SELECT pg_notification_queue_usage(), stripe_mirror.notify_queue_limit(),
+                CASE WHEN is_called THEN last_value ELSE 0 END
+         FROM stripe_mirror.notifications_skipped",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(NotifyQueue { usage, limit, skipped })
+}
+
+/// Why a schema command refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// `database.schema` names a schema this command must not touch; the
+    /// message says what was found and what to do.
+    #[error(transparent)]
+    Refused(#[from] ConfigError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+fn refused(message: String) -> SchemaError {
+    SchemaError::Refused(ConfigError { key: "database.schema".into(), message })
+}
+
 /// The optional reader step (`grant-reader ROLE`): a `stripe_mirror_reader`
-/// role with USAGE and SELECT on the mirrored schema only (tables added by
-/// later migrations included), granted to `role`. The bookkeeping schema
-/// stays private. Idempotent; `role` must exist.
-pub async fn grant_reader(pool: &PgPool, schema: &str, role: &str) -> Result<(), sqlx::Error> {
+/// role with USAGE and SELECT on the mirrored schema only, granted to
+/// `role`. The bookkeeping schema stays private. Idempotent; `role` must
+/// exist.
+///
+/// The grant covers every table of the schema, present and future, so it is
+/// refused unless the schema holds the mirror's tables and nothing else
+/// ([`check_mirror_owns`]). Future tables come from later migrations, run by
+/// the role that owns the mirrored tables: the default privileges are set
+/// `FOR ROLE` that owner (whoever runs this must be a member of it, as a
+/// superuser is), not for the role running the command.
+pub async fn grant_reader(pool: &PgPool, schema: &str, role: &str) -> Result<(), SchemaError> {
     let mut tx = pool.begin().await?;
+    let owners = check_mirror_owns(&mut tx, schema).await?;
+    for owner in &owners {
+        let member: bool =
+            sqlx::query_scalar("SELECT pg_has_role($1, 'MEMBER')").bind(owner).fetch_one(&mut *tx).await?;
+        if !member {
+            let me: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(&mut *tx).await?;
+            return Err(refused(format!(
+                "the mirrored tables in schema \"{schema}\" belong to role {owner}, and {me} is not a member of it: \
+                 run grant-reader as {owner} (or a superuser), so that tables later migrations add are covered too"
+            )));
+        }
+    }
     sqlx::query(
         "DO $$ BEGIN CREATE ROLE stripe_mirror_reader NOLOGIN;
          EXCEPTION WHEN duplicate_object THEN NULL; END $$",
@@ -112,16 +201,79 @@ pub async fn grant_reader(pool: &PgPool, schema: &str, role: &str) -> Result<(),
     .execute(&mut *tx)
     .await?;
     // Identifiers cannot be bound as parameters; quote_ident does the quoting.
-    let quoted: (String, String) =
-        sqlx::query_as("SELECT quote_ident($1), quote_ident($2)").bind(schema).bind(role).fetch_one(&mut *tx).await?;
-    let (schema, role) = quoted;
-    for sql in [
-        format!("GRANT USAGE ON SCHEMA {schema} TO stripe_mirror_reader"),
-        format!("GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO stripe_mirror_reader"),
-        format!("ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO stripe_mirror_reader"),
-        format!("GRANT stripe_mirror_reader TO {role}"),
-    ] {
+    let quote = |name: &str| sqlx::query_scalar::<_, String>("SELECT quote_ident($1)").bind(name.to_string());
+    let schema_q = quote(schema).fetch_one(&mut *tx).await?;
+    let role_q = quote(role).fetch_one(&mut *tx).await?;
+    let mut statements = vec![
+        format!("GRANT USAGE ON SCHEMA {schema_q} TO stripe_mirror_reader"),
+        format!("GRANT SELECT ON ALL TABLES IN SCHEMA {schema_q} TO stripe_mirror_reader"),
+    ];
+    for owner in &owners {
+        let owner_q = quote(owner).fetch_one(&mut *tx).await?;
+        statements.push(format!(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE {owner_q} IN SCHEMA {schema_q} GRANT SELECT ON TABLES TO stripe_mirror_reader"
+        ));
+    }
+    statements.push(format!("GRANT stripe_mirror_reader TO {role_q}"));
+    for sql in statements {
         sqlx::query(AssertSqlSafe(sql)).execute(&mut *tx).await?;
     }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Relations a schema-wide grant reaches: tables, partitioned tables,
+/// views, materialized views, foreign tables.
+const GRANTABLE_RELKINDS: &str = "('r', 'p', 'v', 'm', 'f')";
+
+/// Refuses unless `schema` is the mirror's alone: not `public`, holding
+/// every mirrored table, and nothing else. A table is the mirror's when it
+/// carries the change trigger our migrations put on each one
+/// (`stripe_mirror.notify_change`), so tables later migrations add count
+/// without a list to keep here. Returns the roles owning the mirror's tables.
+async fn check_mirror_owns(conn: &mut sqlx::PgConnection, schema: &str) -> Result<Vec<String>, SchemaError> {
+    if schema == "public" {
+        return Err(refused(
+            "grant-reader grants SELECT on every table of the schema, present and future, and \"public\" is \
+             every role's default schema, where other applications' tables live: give the mirror a schema of its \
+             own (e.g. \"stripe\"), or grant SELECT on its tables by hand"
+                .into(),
+        ));
+    }
+    let rows: Vec<(String, bool, String)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT c.relname::text,
+                EXISTS (SELECT 1 FROM pg_trigger t
+                        WHERE t.tgrelid = c.oid AND t.tgfoid = to_regproc('stripe_mirror.notify_change')),
+                pg_get_userbyid(c.relowner)::text
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relkind IN {GRANTABLE_RELKINDS}
+         ORDER BY c.relname"
+    )))
+    .bind(schema)
+    .fetch_all(&mut *conn)
+    .await?;
+    let missing: Vec<&str> = crate::store::Table::ALL
+        .iter()
+        .map(|t| t.name())
+        .filter(|name| !rows.iter().any(|(rel, ours, _)| rel == name && *ours))
+        .collect();
+    if !missing.is_empty() {
+        return Err(refused(format!(
+            "schema \"{schema}\" does not hold the mirror's tables (missing: {}): run `stripe-mirror migrate` \
+             first, or set it to the schema the mirror was migrated into",
+            missing.join(", ")
+        )));
+    }
+    let foreign: Vec<&str> = rows.iter().filter(|(_, ours, _)| !ours).map(|(rel, _, _)| rel.as_str()).collect();
+    if !foreign.is_empty() {
+        return Err(refused(format!(
+            "schema \"{schema}\" also holds relations the mirror did not create ({}); grant-reader would let \
+             the reader see them and any added later: move them elsewhere, or give the mirror a schema of its own",
+            foreign.join(", ")
+        )));
+    }
+    let mut owners: Vec<String> = rows.into_iter().map(|(_, _, owner)| owner).collect();
+    owners.sort();
+    owners.dedup();
+    Ok(owners)
 }

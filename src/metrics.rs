@@ -2,7 +2,8 @@
 //! format (`prometheus-client` encodes; counters get their `_total` suffix
 //! there). Every metric the daemon exports is declared in `Inner`, so this
 //! file is the list operators alert on. Gauges that live in Postgres (inbox
-//! depth, oldest pending event) are set by the HTTP layer at scrape time.
+//! depth, oldest pending event, the notification queue) are set by the HTTP
+//! layer at scrape time.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -66,6 +67,22 @@ struct Inner {
     last_reconcile_success: FloatGauge,
     inbox_depth: Gauge,
     inbox_oldest_pending: FloatGauge,
+    write_retries: Family<WriterLabel, Counter>,
+    events_isolated: Family<ReasonLabel, Counter>,
+    events_other_version: Family<VersionLabel, Counter>,
+    api_rate_limited: Family<ReasonLabel, Counter>,
+    notify_queue_usage: FloatGauge,
+    notifications_skipped: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WriterLabel {
+    writer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    api_version: String,
 }
 
 /// Cheap to clone; every clone updates the same metrics.
@@ -88,6 +105,12 @@ impl Default for Metrics {
             last_reconcile_success: FloatGauge::default(),
             inbox_depth: Gauge::default(),
             inbox_oldest_pending: FloatGauge::default(),
+            write_retries: Family::default(),
+            events_isolated: Family::default(),
+            events_other_version: Family::default(),
+            api_rate_limited: Family::default(),
+            notify_queue_usage: FloatGauge::default(),
+            notifications_skipped: Gauge::default(),
             registry: Registry::default(),
         };
         let m = &inner;
@@ -99,7 +122,7 @@ impl Default for Metrics {
         registry.register("webhooks_rejected", "Webhook requests refused, by reason", m.webhooks_rejected.clone());
         registry.register(
             "events",
-            "Events by outcome (applied, stale, ignored, retry, failed by the apply workers; duplicate: a redelivered webhook) and type",
+            "Events by outcome (applied, stale, ignored, retry, failed by the apply workers; duplicate: a redelivered webhook; not_storable: skipped by events catch-up, \\u0000 in it) and type",
             m.events.clone(),
         );
         registry.register(
@@ -143,6 +166,38 @@ impl Default for Metrics {
             "Age of the oldest unapplied event",
             m.inbox_oldest_pending.clone(),
         );
+        registry.register(
+            "write_retries",
+            "Transactions redone after a deadlock or serialization failure, by writer (apply, page, resolve)",
+            m.write_retries.clone(),
+        );
+        registry.register(
+            "events_isolated",
+            "Events acknowledged and ignored because they belong to another mode or account, by reason (other_mode, other_account): a misconfigured endpoint",
+            m.events_isolated.clone(),
+        );
+        registry.register(
+            "events_other_version",
+            "Events rendered in another API version than stripe.api_version, by version; each is a pointer (its object is retrieved). Fix: `stripe-mirror endpoint create`",
+            m.events_other_version.clone(),
+        );
+        registry.register(
+            "api_rate_limited",
+            "Stripe 429 answers, by Stripe-Rate-Limited-Reason (none: a 429 without it, e.g. lock_timeout)",
+            m.api_rate_limited.clone(),
+        );
+        registry.register(
+            "notify_queue_usage",
+            "Fraction of Postgres' notification queue in use, cluster-wide (-1: database unreachable); \
+             past stripe_mirror.notify_queue_limit changes are not notified",
+            m.notify_queue_usage.clone(),
+        );
+        // A gauge: the count lives in the database, shared by every replica.
+        registry.register(
+            "notifications_skipped",
+            "Change notifications skipped because the notification queue was over its limit (this database, since install)",
+            m.notifications_skipped.clone(),
+        );
         Metrics(Arc::new(Inner { registry, ..inner }))
     }
 }
@@ -159,6 +214,22 @@ impl Metrics {
     pub fn event_processed(&self, outcome: &str, event_type: &str) {
         let labels = EventLabels { outcome: outcome.into(), r#type: event_type.into() };
         self.0.events.get_or_create(&labels).inc();
+    }
+
+    pub fn write_retried(&self, writer: &str) {
+        self.0.write_retries.get_or_create(&WriterLabel { writer: writer.to_string() }).inc();
+    }
+
+    pub fn event_isolated(&self, reason: &str) {
+        self.0.events_isolated.get_or_create(&ReasonLabel { reason: reason.to_string() }).inc();
+    }
+
+    pub fn event_other_version(&self, api_version: &str) {
+        self.0.events_other_version.get_or_create(&VersionLabel { api_version: api_version.to_string() }).inc();
+    }
+
+    pub fn api_rate_limited(&self, reason: &str) {
+        self.0.api_rate_limited.get_or_create(&ReasonLabel { reason: reason.to_string() }).inc();
     }
 
     pub fn apply_batch(&self, seconds: f64) {
@@ -191,6 +262,12 @@ impl Metrics {
         self.0.last_reconcile_success.set(unix_secs);
     }
 
+    /// Sets the notification-queue gauges read at scrape time.
+    pub fn set_notify_queue(&self, usage: f64, skipped: i64) {
+        self.0.notify_queue_usage.set(usage);
+        self.0.notifications_skipped.set(skipped);
+    }
+
     /// Renders every metric, after setting the inbox gauges read at scrape time.
     pub fn render(&self, inbox_depth: i64, oldest_pending_secs: f64) -> String {
         self.0.inbox_depth.set(inbox_depth);
@@ -214,12 +291,15 @@ mod tests {
         m.event_processed("applied", "customer.updated");
         m.apply_batch(0.003);
         m.run_finished("reconcile_events", "succeeded", &[("events_new", 3)]);
+        m.set_notify_queue(0.25, 3);
         let text = m.render(7, 1.5);
         assert!(text.contains("stripe_mirror_webhooks_rejected_total{reason=\"signature_mismatch\"} 1"), "{text}");
         assert!(text.contains("stripe_mirror_events_total{outcome=\"applied\",type=\"customer.updated\"} 1"));
         assert!(text.contains("stripe_mirror_apply_batch_seconds_count 1"));
         assert!(text.contains("stripe_mirror_run_objects_total{kind=\"reconcile_events\",count=\"events_new\"} 3"));
         assert!(text.contains("stripe_mirror_inbox_depth 7"));
+        assert!(text.contains("stripe_mirror_notify_queue_usage 0.25"), "{text}");
+        assert!(text.contains("stripe_mirror_notifications_skipped 3"), "{text}");
         assert!(!text.contains("stripe_mirror_last_reconcile_success_timestamp_seconds 0.0"));
         assert!(text.ends_with("# EOF\n"));
     }

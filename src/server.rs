@@ -178,6 +178,9 @@ async fn readyz(state: AppState) -> warp::reply::Response {
 
 async fn metrics(state: AppState) -> warp::reply::Response {
     let (depth, oldest) = inbox::depth(&state.pool).await.unwrap_or((-1, -1.0));
+    let queue = crate::db::notify_queue(&state.pool).await;
+    let (usage, skipped) = queue.map(|q| (q.usage, q.skipped)).unwrap_or((-1.0, -1));
+    state.metrics.set_notify_queue(usage, skipped);
     let body = state.metrics.render(depth, oldest);
     warp::reply::with_header(body, "content-type", crate::metrics::CONTENT_TYPE).into_response()
 }

@@ -229,6 +229,60 @@ async fn readers_are_notified_after_commit() {
     assert_eq!(seen[1], json!({"table": "customers", "id": "cus_n", "op": "delete"}));
 }
 
+/// A reader that stops reading its LISTEN fills Postgres' notification
+/// queue, and at 100 % every NOTIFY fails — with it the write that fired it.
+/// Past `stripe_mirror.notify_queue_limit` (a fraction of the queue, 0.5 by
+/// default) the write goes through without its notification and the skip
+/// is counted; `status` and `/metrics` show the queue and the count. The
+/// 8 GB queue cannot be filled in a test: a limit of 0 stands for "full".
+#[tokio::test]
+async fn over_the_notify_queue_limit_the_write_succeeds_without_its_notification_and_is_counted() {
+    use sqlx::Connection;
+    let app = TestApp::spawn().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&app.pool).await.unwrap();
+    listener.listen("stripe_mirror").await.unwrap();
+    let mut writer = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+    let insert = "INSERT INTO stripe.customers (id, data, version) VALUES ($1, '{}', 1)";
+    sqlx::query(insert).bind("cus_q1").execute(&mut writer).await.expect("a write under the limit");
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv()).await.unwrap().unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(n.payload()).unwrap()["id"], "cus_q1");
+
+    sqlx::query("SET stripe_mirror.notify_queue_limit = 0").execute(&mut writer).await.unwrap();
+    sqlx::query(insert).bind("cus_q2").execute(&mut writer).await.expect("a write over the limit succeeds");
+    sqlx::query("UPDATE stripe.customers SET data = '{\"a\": 1}' WHERE id = 'cus_q2'")
+        .execute(&mut writer)
+        .await
+        .expect("so does an update");
+    // A marker notified after them: whatever arrives before it was skipped or not.
+    sqlx::query("SELECT pg_notify('stripe_mirror', 'marker')").execute(&mut writer).await.unwrap();
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv()).await.unwrap().unwrap();
+    assert_eq!(n.payload(), "marker", "the writes over the limit notified nobody");
+    assert_eq!(app.row("customers", "cus_q2").await.map(|r| r.0), Some(json!({"a": 1})));
+
+    // A limit that is not a number is the default, not an error on every write.
+    sqlx::query("SET stripe_mirror.notify_queue_limit = 'half'").execute(&mut writer).await.unwrap();
+    let limit: f64 =
+        sqlx::query_scalar("SELECT stripe_mirror.notify_queue_limit()").fetch_one(&mut writer).await.unwrap();
+    assert_eq!(limit, 0.5);
+
+    let (code, text) = crate::cli::run(&["status", "--json"], &[("DATABASE_URL", app.database_url.as_str())]);
+    let v: serde_json::Value = serde_json::Deserializer::from_str(&text)
+        .into_iter()
+        .next()
+        .expect("a JSON document")
+        .unwrap_or_else(|e| panic!("status --json is JSON: {e}: {text}"));
+    assert_eq!(v["notifications_skipped"], 2, "{text}");
+    assert_eq!(v["notify_queue_usage"], 0.0, "{text}");
+    assert_eq!(v["notify_queue_limit"], 0.5, "the default limit: {text}");
+    assert!(code == 0 || code == 1, "{text}");
+    let (_, text) = crate::cli::run(&["status"], &[("DATABASE_URL", app.database_url.as_str())]);
+    assert!(text.contains("notify queue:") && text.contains("2 notifications skipped"), "{text}");
+    let metrics = app.http.get(format!("http://{}/metrics", app.running.addr)).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("stripe_mirror_notify_queue_usage 0.0"), "{metrics}");
+    assert!(metrics.contains("stripe_mirror_notifications_skipped 2"), "{metrics}");
+}
+
 #[tokio::test]
 async fn a_batch_with_several_events_for_one_object_keeps_the_newest() {
     let app = TestApp::spawn().await;

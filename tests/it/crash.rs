@@ -169,3 +169,87 @@ async fn a_postgres_crash_mid_backfill_keeps_each_checkpoint_with_its_page_and_t
     s.backfill().await;
     s.assert_mirror_exact().await;
 }
+
+/// Records, inside each transaction that inserts into the inbox, the
+/// `synchronous_commit` that transaction will commit with.
+const OBSERVE_ACK_COMMITS: &str = "
+    CREATE TABLE public.ack_commit_setting (setting text NOT NULL);
+    CREATE FUNCTION public.observe_ack_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO public.ack_commit_setting VALUES (current_setting('synchronous_commit'));
+      RETURN NULL;
+    END $$;
+    CREATE TRIGGER observe_ack_commit AFTER INSERT ON stripe_mirror.events
+      FOR EACH STATEMENT EXECUTE FUNCTION public.observe_ack_commit();";
+
+/// Managed Postgres is often tuned with `synchronous_commit = off` for the
+/// role or the database. The acknowledgement must not inherit it: the
+/// transaction that stores a webhook commits with `synchronous_commit = on`.
+#[tokio::test]
+async fn the_ack_commits_synchronously_when_the_database_default_is_off() {
+    let db = fresh_database().await;
+    let mut admin = PgConnection::connect(&db).await.unwrap();
+    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&mut admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE \"{name}\" SET synchronous_commit = off")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let app = TestApp::spawn_with(|c| c.database.url = Some(db.clone().into())).await;
+    let default: String = app.scalar("SHOW synchronous_commit").await;
+    assert_eq!(default, "off", "the daemon's sessions inherit the database default");
+    sqlx::raw_sql(OBSERVE_ACK_COMMITS).execute(&mut admin).await.unwrap();
+    for i in 0..20 {
+        let ev = event(&format!("evt_sync_{i}"), "customer.created", 1000, customer(&format!("cus_sync_{i}"), "S"));
+        assert_eq!(app.post_event(&ev).await, 200);
+    }
+    let seen: Vec<String> =
+        sqlx::query_scalar("SELECT setting FROM public.ack_commit_setting").fetch_all(&mut admin).await.unwrap();
+    assert!(!seen.is_empty(), "the inbox inserts were observed");
+    assert!(seen.iter().all(|s| s == "on"), "acknowledgements committed with synchronous_commit {seen:?}");
+}
+
+/// The same default, and a Postgres crash right after the last
+/// acknowledgement: every acknowledged event is in the inbox after recovery.
+#[tokio::test]
+async fn a_postgres_crash_loses_no_acknowledged_event_when_the_role_default_is_asynchronous() {
+    let pg = stripe_mirror::pglocal::start(true).await.expect("a Postgres cluster of our own");
+    let mut admin = PgConnection::connect(&pg.url).await.unwrap();
+    sqlx::query("ALTER ROLE postgres SET synchronous_commit = off").execute(&mut admin).await.unwrap();
+    drop(admin);
+    let db = stripe_mirror::pglocal::create_database(&pg.url, "asyncrole").await.expect("create database");
+    let app = TestApp::spawn_with(|c| c.database.url = Some(db.clone().into())).await;
+    let default: String = app.scalar("SHOW synchronous_commit").await;
+    assert_eq!(default, "off", "the daemon's sessions inherit the role default");
+    // Several senders, so acknowledgements keep landing up to the crash.
+    let n = 400;
+    let mut senders = Vec::new();
+    for s in 0..8 {
+        let (http, url) = (app.http.clone(), app.url.clone());
+        senders.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in (s..n).step_by(8) {
+                let id = format!("evt_asyncrole_{i}");
+                let ev = event(&id, "customer.created", 1000, customer(&format!("cus_asyncrole_{i}"), "A"));
+                if matches!(post_signed(&http, &url, serde_json::to_vec(&ev).unwrap()).await, Ok(200)) {
+                    acked.push(id);
+                }
+            }
+            acked
+        }));
+    }
+    let mut acked = Vec::new();
+    for s in senders {
+        acked.extend(s.await.unwrap());
+    }
+    pg.crash().expect("crash postgres");
+    app.running.shutdown.cancel();
+    pg.start_again().await.expect("recover");
+    let mut conn = PgConnection::connect(&db).await.unwrap();
+    let stored: Vec<String> = sqlx::query_scalar("SELECT id FROM stripe_mirror.events WHERE id = ANY($1)")
+        .bind(&acked)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(acked.len(), n, "every event was acknowledged before the crash");
+    assert_eq!(stored.len(), acked.len(), "acknowledged events lost in the crash");
+}

@@ -151,6 +151,45 @@ async fn under_systemd_it_notifies_ready_pings_the_watchdog_and_says_stopping() 
     assert!(daemon.wait_exit(Duration::from_secs(10)).await.expect("exits").success());
 }
 
+/// Every datagram on `socket` until one has a line `last` (or 10 s pass), in
+/// the order sent, one entry per line.
+async fn notifications_until(socket: &tokio::net::UnixDatagram, last: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !lines.iter().any(|l| l == last) {
+        let n = tokio::time::timeout_at(deadline, socket.recv(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("no {last} from the daemon within 10 s; got {lines:?}"))
+            .expect("recv");
+        lines.extend(String::from_utf8_lossy(&buf[..n]).lines().map(str::to_string));
+    }
+    lines
+}
+
+/// systemd's default start timeout (90 s) must not kill a long migration:
+/// the start is extended while migrating, before READY=1.
+#[tokio::test]
+async fn migrations_extend_the_start_timeout_before_ready_and_stopping_comes_last() {
+    let db = fresh_database().await;
+    let scratch = Scratch::new("notify-extend");
+    let path = scratch.dir.join("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&path).expect("bind notify socket");
+    let path_s = path.to_string_lossy().to_string();
+    let mut daemon = Daemon::start(&db, free_port(), &[("NOTIFY_SOCKET", path_s.as_str())]).await;
+    let mut lines = notifications_until(&socket, "READY=1").await;
+    daemon.signal("TERM");
+    lines.extend(notifications_until(&socket, "STOPPING=1").await);
+    assert!(daemon.wait_exit(Duration::from_secs(10)).await.expect("exits").success());
+    let at = |p: &str| lines.iter().position(|l| l.starts_with(p)).unwrap_or_else(|| panic!("no {p} in {lines:?}"));
+    assert_eq!(lines[at("EXTEND_TIMEOUT_USEC=")], "EXTEND_TIMEOUT_USEC=60000000", "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("STATUS=applying database migrations")), "{lines:?}");
+    assert!(at("EXTEND_TIMEOUT_USEC=") < at("READY=1"), "{lines:?}");
+    assert!(at("READY=1") < at("STOPPING=1"), "{lines:?}");
+    let extends_after_ready = lines[at("READY=1")..].iter().filter(|l| l.starts_with("EXTEND_TIMEOUT_USEC=")).count();
+    assert_eq!(extends_after_ready, 0, "the start is not extended once ready: {lines:?}");
+}
+
 /// Parks one event as failed: an invoice with truncated lines and no API key.
 async fn park_one_failed_event(app: &TestApp, id: &str) {
     let truncated = with(
@@ -262,6 +301,96 @@ async fn grant_reader_lets_a_role_select_the_mirror_and_nothing_else() {
     assert!(denied(sqlx::query("SELECT 1 FROM stripe_mirror.events").execute(&mut *conn).await));
     assert!(denied(sqlx::query("UPDATE stripe.customers SET deleted = true").execute(&mut *conn).await));
     sqlx::query("RESET ROLE").execute(&mut *conn).await.expect("reset");
+}
+
+/// `url` with `user` in place of its user (trust auth: no password).
+fn as_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{user}@{host}")
+}
+
+async fn can_select(pool: &sqlx::PgPool, role: &str, table: &str) -> bool {
+    sqlx::query_scalar("SELECT has_table_privilege($1, $2, 'SELECT')")
+        .bind(role)
+        .bind(table)
+        .fetch_one(pool)
+        .await
+        .expect("has_table_privilege")
+}
+
+/// grant-reader grants SELECT on a whole schema, present and future tables:
+/// only on a schema that holds the mirror's tables and nothing else. Not
+/// `public` (every role's default schema), not a schema with another
+/// application's tables, not one without the mirror's.
+#[tokio::test]
+async fn grant_reader_refuses_a_schema_the_mirror_does_not_own_alone() {
+    use crate::cli::run;
+    let db = fresh_database().await;
+    let scratch = Scratch::new("grant-refuse");
+    let pool = sqlx::PgPool::connect(&db).await.expect("connect");
+    let role = format!("app_reader_{}", fastrand::u32(..));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE ROLE {role} LOGIN"))).execute(&pool).await.expect("role");
+    sqlx::query("CREATE TABLE public.app_secrets (id int)").execute(&pool).await.expect("an application's table");
+    let env = [("DATABASE_URL", db.as_str())];
+    let with_schema = |schema: &str| {
+        let path = scratch.dir.join(format!("{schema}.toml"));
+        std::fs::write(&path, format!("[database]\nschema = \"{schema}\"\n")).expect("config");
+        path.to_string_lossy().to_string()
+    };
+
+    let public = with_schema("public");
+    let (code, text) = run(&["--config", &public, "grant-reader", &role], &env);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("database.schema") && text.contains("public"), "{text}");
+    assert!(!can_select(&pool, &role, "public.app_secrets").await, "the application's table stays private");
+
+    // The mirror in `stripe`, plus a table some other tool put there.
+    let (code, text) = run(&["migrate"], &env);
+    assert_eq!(code, 0, "{text}");
+    sqlx::query("CREATE TABLE stripe.other_tool_state (id int)").execute(&pool).await.expect("a foreign table");
+    let (code, text) = run(&["grant-reader", &role], &env);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("other_tool_state") && text.contains("database.schema"), "{text}");
+    assert!(!can_select(&pool, &role, "stripe.other_tool_state").await);
+    assert!(!can_select(&pool, &role, "stripe.customers").await, "nothing granted on a refusal");
+
+    // A schema with none of the mirror's tables.
+    sqlx::query("CREATE SCHEMA elsewhere").execute(&pool).await.expect("schema");
+    let elsewhere = with_schema("elsewhere");
+    let (code, text) = run(&["--config", &elsewhere, "grant-reader", &role], &env);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("elsewhere") && text.contains("migrate"), "{text}");
+}
+
+/// Tables added later (a new migration, run by the daemon's role) must be
+/// readable too: the default privileges are those of the role that owns the
+/// mirrored tables, not of whoever ran grant-reader.
+#[tokio::test]
+async fn grant_reader_covers_future_tables_of_the_role_that_owns_the_mirror() {
+    use crate::cli::run;
+    let db = fresh_database().await;
+    let pool = sqlx::PgPool::connect(&db).await.expect("connect");
+    let suffix = fastrand::u32(..);
+    let (owner, reader) = (format!("mirror_owner_{suffix}"), format!("app_reader_{suffix}"));
+    for sql in [
+        format!("CREATE ROLE {owner} LOGIN"),
+        format!("CREATE ROLE {reader} LOGIN"),
+        format!("GRANT CREATE ON DATABASE {} TO {owner}", db.rsplit('/').next().expect("db name")),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("setup");
+    }
+    let owner_url = as_user(&db, &owner);
+    let (code, text) = run(&["migrate"], &[("DATABASE_URL", owner_url.as_str())]);
+    assert_eq!(code, 0, "the daemon's role migrates: {text}");
+    // An administrator (here the superuser) grants.
+    let (code, text) = run(&["grant-reader", &reader], &[("DATABASE_URL", db.as_str())]);
+    assert_eq!(code, 0, "{text}");
+    assert!(can_select(&pool, &reader, "stripe.customers").await);
+    // A later migration by the owner adds a table.
+    let owner_pool = sqlx::PgPool::connect(&owner_url).await.expect("connect as owner");
+    sqlx::query("CREATE TABLE stripe.coupons (id text PRIMARY KEY)").execute(&owner_pool).await.expect("new table");
+    assert!(can_select(&pool, &reader, "stripe.coupons").await, "a table the owner adds later is readable");
 }
 
 /// Sum of `stripe_mirror_events_total` samples with `outcome` in a /metrics text.
