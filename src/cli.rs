@@ -53,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// The Stripe webhook endpoint that feeds this mirror: create, check, list.
+    Endpoint {
+        #[command(subcommand)]
+        command: EndpointCommand,
+    },
     /// Let ROLE read the mirrored tables: creates `stripe_mirror_reader` (USAGE + SELECT on the
     /// mirrored schema only, including future tables) and grants it to ROLE. Refuses a schema that
     /// holds anything but the mirror's tables, and `public`.
@@ -73,6 +78,31 @@ enum EventsCommand {
         #[arg(long)]
         all_failed: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum EndpointCommand {
+    /// Create the webhook endpoint: every event type the mirror applies, at the
+    /// pinned `stripe.api_version`, marked `managed_by=stripe-mirror`. Nothing is
+    /// duplicated: a good endpoint at URL is reported, one lacking event types gets them.
+    Create {
+        /// The public URL Stripe will deliver to (the TLS proxy's address, path included).
+        #[arg(long)]
+        url: String,
+        /// Write the signing secret to this new file (mode 0600) instead of printing it once.
+        /// An existing file is not overwritten.
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+    },
+    /// Exit 0 when an enabled endpoint for URL sends every needed event type at the
+    /// pinned version; 1 naming each problem and its fix.
+    Check {
+        /// Default: `webhook.public_url`.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// The account's webhook endpoints: URL, status, API version, events, whether stripe-mirror manages it.
+    List,
 }
 
 /// Errors a command can end with; the variant decides the exit code.
@@ -218,6 +248,20 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
                 _ => println!("re-queued {n} event(s); a running `serve` applies them"),
             }
             Ok(())
+        }
+        Command::Endpoint { command } => {
+            let done = match command {
+                EndpointCommand::Create { url, secret_file } => {
+                    crate::endpoints::create(&config, &url, secret_file.as_deref()).await
+                }
+                EndpointCommand::Check { url } => crate::endpoints::check(&config, url.as_deref()).await,
+                EndpointCommand::List => crate::endpoints::list(&config).await,
+            };
+            done.map_err(|e| match e {
+                crate::endpoints::EndpointError::Config(c) => Failure::Config(c),
+                crate::endpoints::EndpointError::Problems => Failure::Attention,
+                e => runtime(e),
+            })
         }
         Command::GrantReader { role } => {
             // Not migrated here: a schema refused below must not get the mirror's tables first.

@@ -96,6 +96,10 @@ pub struct WebhookConfig {
     pub tolerance_secs: u64,
     /// Largest accepted body, bytes; larger bodies get 413.
     pub max_body_bytes: u64,
+    /// The URL Stripe delivers to, as registered on the endpoint (the proxy's
+    /// public https address, path included). `endpoint check` checks it
+    /// when no `--url` is given.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -181,6 +185,7 @@ impl Default for WebhookConfig {
             secrets_file: None,
             tolerance_secs: 300,
             max_body_bytes: 1024 * 1024,
+            public_url: None,
         }
     }
 }
@@ -302,6 +307,11 @@ impl Config {
         if !self.webhook.path.starts_with('/') {
             return Err(ConfigError::new("webhook.path", "must start with '/'"));
         }
+        if let Some(url) = &self.webhook.public_url {
+            if !is_http_url(url) {
+                return Err(ConfigError::new("webhook.public_url", "must be an http:// or https:// URL"));
+            }
+        }
         if self.webhook.max_body_bytes == 0 {
             return Err(ConfigError::new("webhook.max_body_bytes", "must be positive"));
         }
@@ -323,7 +333,7 @@ impl Config {
         if !(0.0..=100.0).contains(&self.reconcile.mass_delete_percent) {
             return Err(ConfigError::new("reconcile.mass_delete_percent", "must be between 0 and 100"));
         }
-        if !(self.stripe.api_base.starts_with("http://") || self.stripe.api_base.starts_with("https://")) {
+        if !is_http_url(&self.stripe.api_base) {
             return Err(ConfigError::new("stripe.api_base (STRIPE_API_BASE)", "must be an http:// or https:// URL"));
         }
         Ok(())
@@ -375,6 +385,12 @@ impl Config {
     pub fn tolerance(&self) -> Duration {
         Duration::from_secs(self.webhook.tolerance_secs)
     }
+}
+
+/// An absolute http(s) URL with something after the scheme.
+pub fn is_http_url(url: &str) -> bool {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
 }
 
 /// The dotted key (`section.name`) on the line holding byte `pos`.
@@ -446,6 +462,15 @@ mod tests {
         let mut c = Config::default();
         c.stripe.secret_key = Some("sk_test_123".to_string().into());
         assert!(!format!("{c:?}").contains("sk_test_123"));
+    }
+
+    #[test]
+    fn public_url_must_be_an_http_url() {
+        let mut c = Config::default();
+        c.webhook.public_url = Some("mirror.example.com/webhooks/stripe".into());
+        assert_eq!(c.validate().unwrap_err().key, "webhook.public_url");
+        c.webhook.public_url = Some("https://mirror.example.com/webhooks/stripe".into());
+        c.validate().unwrap();
     }
 
     #[test]

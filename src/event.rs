@@ -77,6 +77,23 @@ pub fn classify(event_type: &str) -> Action {
     }
 }
 
+/// Every event type Stripe documents for the mirrored objects, one per line
+/// (the list `classify` is tested against). A type added to `classify` must
+/// be added here too, or `endpoint create` will not subscribe to it.
+const KNOWN_EVENT_TYPES: &str = include_str!("../tests/data/event-types.txt");
+
+/// The event types the mirror acts on: every known type whose action is not
+/// [`Action::Ignore`], in the file's order. A webhook endpoint needs exactly
+/// these, spelled out: Stripe's `enabled_events` takes explicit names or
+/// `*`, no `customer.*`-style groups.
+pub fn applied_event_types() -> Vec<&'static str> {
+    KNOWN_EVENT_TYPES
+        .lines()
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !matches!(classify(t), Action::Ignore(_)))
+        .collect()
+}
+
 fn on_verb(kind: Kind, verb: &str) -> Action {
     if verb == "deleted" {
         Action::Delete(kind)
@@ -157,8 +174,7 @@ mod tests {
 
     #[test]
     fn every_listed_event_type_has_a_deliberate_action() {
-        let types = include_str!("../tests/data/event-types.txt");
-        for t in types.lines().filter(|l| !l.is_empty()) {
+        for t in KNOWN_EVENT_TYPES.lines().filter(|l| !l.is_empty()) {
             let action = classify(t);
             let expected_ignored = t.starts_with("customer.source.")
                 || t.starts_with("customer.tax_id.")
@@ -166,6 +182,26 @@ mod tests {
                 || t == "invoice.upcoming";
             assert_eq!(matches!(action, Action::Ignore(_)), expected_ignored, "{t}: {action:?}");
         }
+    }
+
+    #[test]
+    fn applied_event_types_are_the_known_types_the_mirror_does_not_ignore() {
+        let applied = applied_event_types();
+        for t in ["customer.created", "customer.subscription.deleted", "invoice.paid", "plan.deleted", "price.updated"]
+        {
+            assert!(applied.contains(&t), "{t} missing");
+        }
+        for t in ["customer.source.created", "customer.tax_id.updated", "customer.discount.deleted", "invoice.upcoming"]
+        {
+            assert!(!applied.contains(&t), "{t} is ignored, yet listed");
+        }
+        assert!(applied.iter().all(|t| !t.contains('*')), "Stripe takes no groups in enabled_events");
+        let mut unique = applied.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), applied.len(), "duplicates");
+        let known = KNOWN_EVENT_TYPES.lines().filter(|l| !l.trim().is_empty()).count();
+        assert_eq!(applied.len(), known - 11, "every known type but the 11 ignored ones");
     }
 
     #[test]

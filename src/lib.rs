@@ -23,6 +23,10 @@
 //! windows; events catch-up; the run lock) and [`jobs`] (runs as commands
 //! and as `serve`'s schedule).
 //!
+//! Control plane: [`control`] (the account and webhook endpoints, through
+//! async-stripe) and [`endpoints`] (the `endpoint` commands and the rules of
+//! a right endpoint: every applied event type, the pinned API version).
+//!
 //! Around them: [`config`] (config.toml + env), [`db`] (pool, migrations, the
 //! reader role), [`schedule`] (cron), [`metrics`], [`service`] (systemd
 //! notify and watchdog), [`status`] (`stripe-mirror status`), [`pglocal`] (a
@@ -34,8 +38,10 @@ pub mod apply;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod control;
 pub mod db;
 pub mod demo;
+pub mod endpoints;
 pub mod event;
 pub mod identity;
 pub mod inbox;
