@@ -27,7 +27,7 @@ pub enum StartError {
     #[error("cannot connect to Postgres: {0}")]
     Db(#[from] sqlx::Error),
     #[error("migrations failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[from] crate::db::SchemaError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]

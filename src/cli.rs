@@ -141,6 +141,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Serve => {
             let running = crate::app::start(&config).await.map_err(|e| match e {
                 crate::app::StartError::Config(c) => Failure::Config(c),
+                crate::app::StartError::Migrate(crate::db::SchemaError::Refused(c)) => Failure::Config(c),
                 e => Failure::Runtime(e.into()),
             })?;
             crate::service::ready(&format!("listening on {}", running.addr));
@@ -226,7 +227,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
 /// A pool on a migrated database (commands that only read or fix bookkeeping).
 async fn connect_migrated(config: &Config) -> Result<sqlx::PgPool, Failure> {
     let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
-    crate::db::migrate(&pool, &config.database.schema).await.map_err(runtime)?;
+    crate::db::migrate(&pool, &config.database.schema).await.map_err(schema_failure)?;
     Ok(pool)
 }
 
@@ -246,7 +247,7 @@ fn runtime(e: impl Into<anyhow::Error>) -> Failure {
 async fn puller(config: &Config) -> Result<(crate::app::Context, std::sync::Arc<crate::sync::Puller>), Failure> {
     config.secret_key()?;
     let ctx = crate::app::Context::connect(config).await.map_err(runtime)?;
-    crate::db::migrate(&ctx.pool, &config.database.schema).await.map_err(runtime)?;
+    crate::db::migrate(&ctx.pool, &config.database.schema).await.map_err(schema_failure)?;
     let api = ctx.mirror.api.clone().ok_or_else(|| runtime(anyhow::anyhow!("no Stripe client")))?;
     let puller = crate::sync::Puller { pool: ctx.pool.clone(), mirror: ctx.mirror.clone(), api };
     Ok((ctx, std::sync::Arc::new(puller)))
