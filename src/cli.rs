@@ -318,9 +318,20 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
+/// sqlx logs every NOTICE Postgres sends at info: each command printed
+/// "schema … already exists, skipping" for the migrations' `IF NOT EXISTS`.
+/// Postgres' warnings and errors still come through; naming the target in
+/// the filter (`RUST_LOG`, `log.level`) overrides this.
+const QUIET_NOTICES: &str = "sqlx::postgres::notice=warn";
+
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let spec = std::env::var("RUST_LOG").ok().filter(|s| EnvFilter::try_new(s).is_ok());
+    let mut spec = spec.unwrap_or_else(|| config.log.level.clone());
+    if !spec.contains("sqlx::postgres::notice") {
+        spec = format!("{spec},{QUIET_NOTICES}");
+    }
+    let filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new(&config.log.level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if config.log.format == "json" {
         builder.json().init();

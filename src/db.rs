@@ -93,25 +93,13 @@ pub async fn migrate_to(pool: &PgPool, schema: &str, version: i64) -> Result<(),
 }
 
 async fn run_migrations(pool: &PgPool, schema: &str, to: Option<i64>) -> Result<(), SchemaError> {
-    let mut conn = pool.acquire().await?;
-    // sqlx's bookkeeping (`CREATE SCHEMA/TABLE IF NOT EXISTS`) and our own
-    // `CREATE SCHEMA IF NOT EXISTS` are answered with a NOTICE ("already
-    // exists, skipping") that sqlx logs at info: noise on every command.
-    // Warnings and errors still come through.
-    sqlx::query("SET client_min_messages = warning").execute(&mut *conn).await?;
-    let result = async {
-        check_schema_is_free(&mut conn, schema).await?;
-        let m = migrator(schema);
-        match to {
-            Some(v) => m.run_to(v, &mut *conn).await?,
-            None => m.run(&mut *conn).await?,
-        }
-        Ok::<_, SchemaError>(())
+    check_schema_is_free(&mut *pool.acquire().await?, schema).await?;
+    let m = migrator(schema);
+    match to {
+        Some(v) => m.run_to(v, pool).await?,
+        None => m.run(pool).await?,
     }
-    .await;
-    // The connection goes back to the pool as it came.
-    sqlx::query("RESET client_min_messages").execute(&mut *conn).await?;
-    result
+    Ok(())
 }
 
 /// Before the first migration: the schema must hold nothing yet. Another
