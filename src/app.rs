@@ -170,11 +170,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         wake,
         shutdown: shutdown.clone(),
     };
-    let routes =
-        server::routes(state.clone(), &config.webhook.path, config.webhook.max_body_bytes, metrics_listener.is_none());
-    http.spawn(server::serve(listener, routes, http_stop.clone()));
+    let routes = server::routes(state.clone(), &config.webhook, metrics_listener.is_none());
+    let max_connections = config.webhook.max_connections;
+    http.spawn(server::serve(listener, routes, http_stop.clone(), max_connections));
     if let Some(l) = metrics_listener {
-        http.spawn(server::serve(l, server::admin_routes(state), http_stop.clone()));
+        http.spawn(server::serve(l, server::admin_routes(state), http_stop.clone(), max_connections));
     }
     tracing::info!(%addr, metrics = ?metrics_addr, path = %config.webhook.path, workers = config.apply.workers, "serving");
     let stop_timeout = Duration::from_secs(config.service.shutdown_timeout_secs);
