@@ -1,5 +1,5 @@
 //! Configuration: `config.toml` (every key documented there and on the field
-//! here), then the environment variables named in DESIGN.md, then checks.
+//! here), then the environment variables named in docs/design.md, then checks.
 //!
 //! Secrets are `SecretString`s: their `Debug` prints `[REDACTED]`, so no log
 //! line or error message can carry one. A secret can also come from a file

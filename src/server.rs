@@ -368,7 +368,7 @@ async fn metrics(state: AppState) -> warp::reply::Response {
     warp::reply::with_header(body, "content-type", crate::metrics::CONTENT_TYPE).into_response()
 }
 
-/// Maps warp's rejections to the answers in DESIGN.md's bad-input table.
+/// Maps warp's rejections to the answers in docs/design.md's bad-input table.
 async fn recover(rejection: Rejection, metrics: Metrics) -> Result<warp::reply::Response, Infallible> {
     use warp::reject::{InvalidHeader, MethodNotAllowed};
     let (status, reason) = if rejection.is_not_found() {

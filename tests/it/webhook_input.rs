@@ -1,4 +1,4 @@
-//! Every line of DESIGN.md's bad-input table for the webhook endpoint, and
+//! Every line of docs/design.md's bad-input table for the webhook endpoint, and
 //! the durability and dedup promises of a good one.
 
 use serde_json::json;
