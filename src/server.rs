@@ -1,13 +1,13 @@
 //! HTTP: the webhook endpoint, `/healthz`, `/readyz`, `/metrics`.
 //!
 //! The webhook path, top to bottom: the filter states the contract (path,
-//! POST, headers, the body as a stream) → [`receive`] admits the body (its
-//! declared size under the limit and within the in-flight budget) → reads it
-//! → verifies the signature on the raw bytes → parses the envelope → stores
-//! it in the inbox (one committed statement) → replies. A request refused
-//! before its body is read has the body drained first ([`linger`]), so the
-//! client reads the answer. Every status code is decided in
-//! [`Refusal::status`] or [`recover`], nowhere else.
+//! POST, headers, the body as a stream) → [`receive`] admits the body
+//! ([`crate::body`]: its declared size, the in-flight budget) → reads it →
+//! verifies the signature on the raw bytes → parses the envelope → stores it
+//! in the inbox (one committed statement) → replies. A request refused before
+//! its body is read has the body drained first, so the client reads the
+//! answer. Every status code is decided in [`Refusal::status`] or
+//! [`recover`], nowhere else.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,14 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Buf;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use secrecy::SecretString;
 use sqlx::PgPool;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
+use crate::body::{self, BodyError, Budget};
 use crate::event::Envelope;
 use crate::inbox::{self, Stored};
 use crate::inbox_writer::{InboxWriter, StoreError};
@@ -44,35 +45,13 @@ pub struct AppState {
     pub shutdown: CancellationToken,
 }
 
-/// A request answered before its body is read (refused by size, budget or
-/// shutdown) has up to this much of the body read and discarded first, for
-/// at most [`LINGER_TIME`]. Hyper closes a connection whose request body was
-/// left unread; a client still sending then gets a broken pipe, not the
-/// answer (measured: 35 of 40 signed 2 MiB posts never saw their 413).
-const LINGER_BYTES: u64 = 8 * 1024 * 1024;
-const LINGER_TIME: Duration = Duration::from_secs(5);
-/// How long a request waits for room in the in-flight budget before 503: a
-/// burst just over it is served a moment later rather than refused.
-const ADMISSION_WAIT: Duration = Duration::from_secs(1);
-/// An admitted body holds its share of the budget until read: one sent
-/// slower than this is dropped (408), so a few trickling clients cannot hold
-/// the whole budget and starve every webhook.
-const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// `Retry-After` on a 503 for a full in-flight budget, seconds.
 const RETRY_AFTER_SECS: &str = "5";
 
 /// Why a webhook was not accepted.
 #[derive(Debug)]
 enum Refusal {
-    /// No `Content-Length` (a chunked body): the size limit needs it up front.
-    LengthRequired,
-    TooLarge,
-    /// The bytes of bodies in flight are at `webhook.max_bytes_in_flight`.
-    Overloaded,
-    /// The body ended early or the connection failed while reading it.
-    BadBody,
-    /// The body took longer than [`BODY_READ_TIMEOUT`].
-    SlowBody,
+    Body(BodyError),
     Signature(SignatureError),
     NotAnEvent,
     NotStorable,
@@ -83,24 +62,26 @@ enum Refusal {
 impl Refusal {
     fn status(&self) -> StatusCode {
         match self {
-            Refusal::LengthRequired => StatusCode::LENGTH_REQUIRED,
-            Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Refusal::SlowBody => StatusCode::REQUEST_TIMEOUT,
-            Refusal::BadBody | Refusal::Signature(_) | Refusal::NotAnEvent | Refusal::NotStorable => {
+            Refusal::Body(BodyError::LengthRequired) => StatusCode::LENGTH_REQUIRED,
+            Refusal::Body(BodyError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Body(BodyError::Slow) => StatusCode::REQUEST_TIMEOUT,
+            Refusal::Body(BodyError::Broken) | Refusal::Signature(_) | Refusal::NotAnEvent | Refusal::NotStorable => {
                 StatusCode::BAD_REQUEST
             }
             // Stripe retries 5xx with backoff for up to three days.
-            Refusal::Overloaded | Refusal::Unavailable | Refusal::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Body(BodyError::Overloaded) | Refusal::Unavailable | Refusal::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
     fn reason(&self) -> &'static str {
         match self {
-            Refusal::LengthRequired => "length_required",
-            Refusal::TooLarge => "body_too_large",
-            Refusal::Overloaded => "overloaded",
-            Refusal::BadBody => "bad_request",
-            Refusal::SlowBody => "body_timeout",
+            Refusal::Body(BodyError::LengthRequired) => "length_required",
+            Refusal::Body(BodyError::TooLarge) => "body_too_large",
+            Refusal::Body(BodyError::Overloaded) => "overloaded",
+            Refusal::Body(BodyError::Broken) => "bad_request",
+            Refusal::Body(BodyError::Slow) => "body_timeout",
             Refusal::Signature(e) => e.reason(),
             Refusal::NotAnEvent => "not_an_event",
             Refusal::NotStorable => "not_storable",
@@ -117,27 +98,6 @@ struct Head {
     /// so a refusal needs no draining.
     expects_continue: bool,
     signature: Option<String>,
-}
-
-/// The body limits: one body, and all bodies in flight.
-#[derive(Clone)]
-struct Limits {
-    max_body: u64,
-    /// One permit per byte of `webhook.max_bytes_in_flight`.
-    budget: Arc<Semaphore>,
-}
-
-/// A body's share of the in-flight budget, returned when the request is answered.
-struct Admitted {
-    _permit: OwnedSemaphorePermit,
-    bytes: u64,
-    metrics: Metrics,
-}
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        self.metrics.body_in_flight(-(self.bytes as i64));
-    }
 }
 
 /// Every route of the main listener: the webhook, `/healthz`, `/readyz`,
@@ -160,9 +120,7 @@ pub fn routes(
             }
         })
         .untuple_one();
-    // A budget above u32::MAX is refused by the configuration.
-    let budget = usize::try_from(webhook.max_bytes_in_flight).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
-    let limits = Limits { max_body: webhook.max_body_bytes, budget: Arc::new(Semaphore::new(budget)) };
+    let budget = Budget::new(webhook.max_body_bytes, webhook.max_bytes_in_flight, state.metrics.clone());
     let head = warp::header::optional::<u64>("content-length")
         .and(warp::header::optional::<String>("expect"))
         .and(warp::header::optional::<String>("stripe-signature"))
@@ -176,7 +134,7 @@ pub fn routes(
         .and(head)
         .and(warp::body::stream())
         .and(with(state.clone()))
-        .then(move |head, body, state| receive(head, body, state, limits.clone()));
+        .then(move |head, body, state| receive(head, body, state, budget.clone()));
     let metrics_for_recover = state.metrics.clone();
     let admin = if with_metrics { admin_routes(state).boxed() } else { health_routes(state).boxed() };
     webhook.or(admin).unify().recover(move |r| recover(r, metrics_for_recover.clone())).unify()
@@ -198,25 +156,30 @@ fn with(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallibl
     warp::any().map(move || state.clone())
 }
 
-async fn receive<S, B>(head: Head, body: S, state: AppState, limits: Limits) -> warp::reply::Response
+async fn receive<S, B>(head: Head, body: S, state: AppState, budget: Budget) -> warp::reply::Response
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
     let mut body = std::pin::pin!(body);
-    let (result, drained) = match admit(&head, &limits, &state).await {
+    let admitted = if state.shutdown.is_cancelled() {
+        Err(Refusal::ShuttingDown)
+    } else {
+        budget.admit(head.length).await.map_err(Refusal::Body)
+    };
+    let (result, drained) = match admitted {
         Ok(admitted) => {
-            let result = match read_body(body.as_mut(), admitted.bytes).await {
+            let result = match body::read(body.as_mut(), &admitted).await {
                 Ok(bytes) => accept(head.signature.as_deref(), bytes, &state).await,
-                Err(refusal) => Err(refusal),
+                Err(e) => Err(Refusal::Body(e)),
             };
             // A body not read to its end leaves the connection unusable.
-            let whole = !matches!(result, Err(Refusal::BadBody | Refusal::SlowBody));
+            let whole = !matches!(result, Err(Refusal::Body(_)));
             (result, whole)
         }
         Err(refusal) => {
-            let futile = head.expects_continue || head.length.is_none_or(|l| l > LINGER_BYTES);
-            let drained = !futile && linger(body.as_mut()).await;
+            let futile = head.expects_continue || head.length.is_none_or(|l| l > body::LINGER_BYTES);
+            let drained = !futile && body::linger(body.as_mut()).await;
             (Err(refusal), drained)
         }
     };
@@ -231,100 +194,27 @@ where
             }
             json_reply(StatusCode::OK, &serde_json::json!({"received": true, "result": result}))
         }
-        Err(refusal) => {
-            state.metrics.webhook_rejected(refusal.reason());
-            // One line, no payload, no secret.
-            tracing::warn!(
-                reason = refusal.reason(),
-                status = refusal.status().as_u16(),
-                bytes = head.length,
-                "webhook refused"
-            );
-            let mut reply = json_reply(refusal.status(), &serde_json::json!({"error": refusal.reason()}));
-            let headers = reply.headers_mut();
-            if matches!(refusal, Refusal::Overloaded) {
-                headers.insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from_static(RETRY_AFTER_SECS));
-            }
-            if !drained {
-                // Hyper closes a connection whose body is left unread; say
-                // so, or a keep-alive client reuses it (see `recover`).
-                headers.insert(warp::http::header::CONNECTION, warp::http::HeaderValue::from_static("close"));
-            }
-            reply
-        }
+        Err(refusal) => refused(refusal, head.length, drained, &state.metrics),
     }
 }
 
-/// Lets a body in: its declared size under `webhook.max_body_bytes`, and
-/// room for it in the in-flight budget (waiting up to [`ADMISSION_WAIT`]).
-/// A body is read whole before its signature can be checked, so this is what
-/// bounds the memory a flood of large unsigned requests can take.
-async fn admit(head: &Head, limits: &Limits, state: &AppState) -> Result<Admitted, Refusal> {
-    if state.shutdown.is_cancelled() {
-        return Err(Refusal::ShuttingDown);
+/// The answer to a refused webhook: counted, one log line (no payload, no
+/// secret), `Retry-After` when the budget was full, `Connection: close` when
+/// the body was left unread.
+fn refused(refusal: Refusal, length: Option<u64>, drained: bool, metrics: &Metrics) -> warp::reply::Response {
+    metrics.webhook_rejected(refusal.reason());
+    tracing::warn!(reason = refusal.reason(), status = refusal.status().as_u16(), bytes = length, "webhook refused");
+    let mut reply = json_reply(refusal.status(), &serde_json::json!({"error": refusal.reason()}));
+    let headers = reply.headers_mut();
+    if matches!(refusal, Refusal::Body(BodyError::Overloaded)) {
+        headers.insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from_static(RETRY_AFTER_SECS));
     }
-    let length = head.length.ok_or(Refusal::LengthRequired)?;
-    if length > limits.max_body {
-        return Err(Refusal::TooLarge);
+    if !drained {
+        // Hyper closes a connection whose body is left unread; say so, or a
+        // keep-alive client reuses it (see `recover`).
+        headers.insert(warp::http::header::CONNECTION, warp::http::HeaderValue::from_static("close"));
     }
-    let permits = u32::try_from(length).map_err(|_| Refusal::TooLarge)?;
-    let permit = tokio::time::timeout(ADMISSION_WAIT, limits.budget.clone().acquire_many_owned(permits))
-        .await
-        .map_err(|_| Refusal::Overloaded)?
-        .map_err(|_| Refusal::Overloaded)?;
-    state.metrics.body_in_flight(length as i64);
-    Ok(Admitted { _permit: permit, bytes: length, metrics: state.metrics.clone() })
-}
-
-/// Reads an admitted body of `length` bytes (hyper holds it to its
-/// `Content-Length`) into one buffer, within [`BODY_READ_TIMEOUT`].
-async fn read_body<S, B>(mut body: std::pin::Pin<&mut S>, length: u64) -> Result<Vec<u8>, Refusal>
-where
-    S: Stream<Item = Result<B, warp::Error>>,
-    B: Buf,
-{
-    let read = async {
-        let mut out = Vec::with_capacity(usize::try_from(length).map_err(|_| Refusal::TooLarge)?);
-        while let Some(chunk) = body.next().await {
-            let mut chunk = chunk.map_err(|_| Refusal::BadBody)?;
-            while chunk.has_remaining() {
-                let part = chunk.chunk();
-                out.extend_from_slice(part);
-                let n = part.len();
-                chunk.advance(n);
-            }
-            if out.len() as u64 > length {
-                return Err(Refusal::BadBody);
-            }
-        }
-        Ok(out)
-    };
-    tokio::time::timeout(BODY_READ_TIMEOUT, read).await.unwrap_or(Err(Refusal::SlowBody))
-}
-
-/// Reads and discards the rest of a body answered without being read (up
-/// to [`LINGER_BYTES`], for [`LINGER_TIME`]), so the answer reaches a client
-/// that writes the whole body before reading. True when the body was read to
-/// its end and the connection can be kept.
-async fn linger<S, B>(mut body: std::pin::Pin<&mut S>) -> bool
-where
-    S: Stream<Item = Result<B, warp::Error>>,
-    B: Buf,
-{
-    let drain = async {
-        let mut seen = 0u64;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(c) => seen += c.remaining() as u64,
-                Err(_) => return false,
-            }
-            if seen > LINGER_BYTES {
-                return false;
-            }
-        }
-        true
-    };
-    tokio::time::timeout(LINGER_TIME, drain).await.unwrap_or(false)
+    reply
 }
 
 /// Verifies and stores one webhook; how it was stored, and the event type.
@@ -462,36 +352,4 @@ where
     }
     drop(listener);
     graceful.shutdown().await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chunks(parts: &[&'static [u8]]) -> impl Stream<Item = Result<bytes::Bytes, warp::Error>> {
-        futures_util::stream::iter(parts.iter().map(|p| Ok(bytes::Bytes::from_static(p))).collect::<Vec<_>>())
-    }
-
-    #[tokio::test]
-    async fn an_admitted_body_is_read_whole_in_one_buffer() {
-        let body = std::pin::pin!(chunks(&[b"{\"a\"", b":1}"]));
-        assert_eq!(read_body(body, 7).await.ok(), Some(b"{\"a\":1}".to_vec()));
-    }
-
-    /// A client that declares a body and trickles it would hold its share of
-    /// the in-flight budget for as long as it likes.
-    #[tokio::test(start_paused = true)]
-    async fn an_admitted_body_that_never_ends_is_dropped_after_the_timeout() {
-        let body = std::pin::pin!(chunks(&[b"{"]).chain(futures_util::stream::pending()));
-        let started = tokio::time::Instant::now();
-        assert!(matches!(read_body(body, 1000).await, Err(Refusal::SlowBody)));
-        assert_eq!(started.elapsed(), BODY_READ_TIMEOUT);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn lingering_reads_a_refused_body_to_its_end_or_gives_up() {
-        assert!(linger(std::pin::pin!(chunks(&[b"abc", b"def"]))).await, "read to its end");
-        let endless = chunks(&[b"x"]).chain(futures_util::stream::pending());
-        assert!(!linger(std::pin::pin!(endless)).await, "gives up after LINGER_TIME");
-    }
 }
