@@ -116,13 +116,17 @@ async fn backfill(
     config.stripe.api_base = sim_url.to_string();
     config.stripe.secret_key = Some("sk_test_sim".to_string().into());
     config.stripe.requests_per_second = if rate == 0 { 1_000_000 } else { rate };
+    if rate == 0 {
+        config.stripe.requests_per_second_per_operation = 0;
+    }
     if let Some(w) = std::env::var("BACKFILL_BENCH_WINDOWS").ok().and_then(|v| v.parse().ok()) {
         config.stripe.list_windows = w;
     }
     let ctx = stripe_mirror::app::Context::connect(&config).await?;
     stripe_mirror::db::migrate(&ctx.pool, "stripe").await?;
-    let api = ctx.mirror.api.clone().ok_or_else(|| anyhow::anyhow!("no client"))?;
-    let puller = Arc::new(stripe_mirror::sync::Puller { pool: ctx.pool.clone(), mirror: ctx.mirror.clone(), api });
+    let puller = stripe_mirror::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), &config)
+        .ok_or_else(|| anyhow::anyhow!("no client"))?;
+    let puller = Arc::new(puller);
     let progress: Arc<dyn Fn(Kind, u64) + Send + Sync> = Arc::new(|_, _| {});
     let start = Instant::now();
     let run = stripe_mirror::jobs::backfill(&puller, true, progress);

@@ -31,6 +31,9 @@ BEGIN
     op := CASE WHEN NEW.deleted THEN 'delete' ELSE 'insert' END;
   ELSIF NEW.deleted AND NOT OLD.deleted THEN
     op := 'delete';
+  ELSIF OLD.deleted AND NOT NEW.deleted THEN
+    -- A custom id created again replaced its tombstone: a new object.
+    op := 'insert';
   ELSIF NEW.data IS DISTINCT FROM OLD.data THEN
     op := 'update';
   ELSE

@@ -14,11 +14,16 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 use crate::mirror::Mirror;
+use crate::resolver::Resolver;
 use crate::server::{self, AppState};
 use crate::service::Heartbeat;
 use crate::store::Store;
 use crate::stripe_client::{ApiError, StripeClient};
 use crate::worker::Worker;
+
+/// Connections `serve` keeps for acknowledging webhooks, beside
+/// `database.max_connections` for everything else.
+pub const ACK_CONNECTIONS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -32,6 +37,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Api(#[from] ApiError),
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
 }
 
 /// Everything a command needs to touch the mirror.
@@ -51,7 +58,7 @@ impl Context {
             Ok(key) => Some(Arc::new(StripeClient::new(&config.stripe, key.clone(), metrics.clone())?)),
             Err(_) => None,
         };
-        let mirror = Mirror { store: Arc::new(Store::new(&config.database.schema)), api };
+        let mirror = Mirror { store: Arc::new(Store::new(&config.database.schema)), api, metrics: metrics.clone() };
         Ok(Context { pool, mirror, metrics })
     }
 }
@@ -65,6 +72,8 @@ pub struct Running {
     /// stop after what they are doing; then the listeners close.
     pub shutdown: CancellationToken,
     pub context: Context,
+    /// The connections that acknowledge webhooks (see [`ACK_CONNECTIONS`]).
+    pub ack_pool: PgPool,
     /// Apply workers, the scheduler, the watchdog.
     background: JoinSet<()>,
     /// Listeners and the inbox writers that answer their requests.
@@ -127,6 +136,28 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let http_stop = CancellationToken::new();
     let wake = Arc::new(Notify::new());
     let mut background = JoinSet::new();
+    let key = config.secret_key().ok();
+    let scope = crate::identity::scope_at_start(&context.pool, key, &config.stripe.api_version).await?;
+    if let (Some(api), Some(key)) = (context.mirror.api.clone(), key) {
+        // In the background: a Stripe outage must not keep webhooks out.
+        background.spawn(crate::identity::learn(
+            context.pool.clone(),
+            api,
+            key.clone(),
+            config.stripe.account_id.clone(),
+            config.stripe.api_version.clone(),
+            scope.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let resolver = Resolver::spawn(
+        context.pool.clone(),
+        context.mirror.clone(),
+        config.apply.clone(),
+        context.metrics.clone(),
+        &mut background,
+        shutdown.clone(),
+    );
     let mut heartbeats = Vec::new();
     for _ in 0..config.apply.workers {
         let worker = Worker {
@@ -136,13 +167,15 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
             metrics: context.metrics.clone(),
             wake: wake.clone(),
             heartbeat: Heartbeat::default(),
+            scope: scope.clone(),
+            resolver: resolver.clone(),
         };
         heartbeats.push(worker.heartbeat.clone());
         background.spawn(worker.run(shutdown.clone()));
     }
     background.spawn(crate::service::watchdog(heartbeats, shutdown.clone()));
-    if let Some(api) = context.mirror.api.clone() {
-        let puller = Arc::new(crate::sync::Puller { pool: context.pool.clone(), mirror: context.mirror.clone(), api });
+    if let Some(puller) = crate::sync::Puller::new(context.pool.clone(), context.mirror.clone(), config) {
+        let puller = Arc::new(puller);
         let events = crate::schedule::Schedule::parse(&config.reconcile.events_schedule)
             .map_err(|e| ConfigError { key: "reconcile.events_schedule".into(), message: e.to_string() })?;
         let full = crate::schedule::Schedule::parse(&config.reconcile.full_schedule)
@@ -160,7 +193,10 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         tracing::warn!("no STRIPE_SECRET_KEY: scheduled reconcile is off and same-second ties cannot be settled");
     }
     let mut http = JoinSet::new();
-    let inbox = crate::inbox_writer::InboxWriter::spawn(context.pool.clone(), 4, &mut http);
+    // The acknowledgements have connections of their own: a sweep or a burst
+    // of applies using the whole main pool never delays a 2xx.
+    let ack_pool = crate::db::connect_for_acks(config.database_url()?, ACK_CONNECTIONS).await?;
+    let inbox = crate::inbox_writer::InboxWriter::spawn(ack_pool.clone(), ACK_CONNECTIONS as usize, &mut http);
     let state = AppState {
         pool: context.pool.clone(),
         inbox,
@@ -178,5 +214,5 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     }
     tracing::info!(%addr, metrics = ?metrics_addr, path = %config.webhook.path, workers = config.apply.workers, "serving");
     let stop_timeout = Duration::from_secs(config.service.shutdown_timeout_secs);
-    Ok(Running { addr, metrics_addr, shutdown, context, background, http, http_stop, stop_timeout })
+    Ok(Running { addr, metrics_addr, shutdown, context, ack_pool, background, http, http_stop, stop_timeout })
 }

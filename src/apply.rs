@@ -1,7 +1,14 @@
-//! Applying one event: a function of (connection in a transaction, event)
-//! returning an [`Outcome`]. The rules for each event type are in
-//! [`crate::event::classify`]; the ordering rule is in [`crate::store`].
+//! Applying events: first [`triage`] (pure: what an event asks for, given
+//! the mirror's [`Scope`]), then the database steps inside the apply
+//! worker's transaction, which never call Stripe. What needs an API answer —
+//! an event rendered in another API version, a truncated child list, a
+//! same-second tie, a plan event without its price twin — comes back as
+//! [`Step::Resolve`] and is settled after the transaction by the resolver.
+//!
+//! The rules for each event type are in [`crate::event::classify`]; the
+//! ordering rule is in [`crate::store`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::Deserialize;
@@ -9,8 +16,9 @@ use serde_json::value::RawValue;
 use sqlx::PgConnection;
 
 use crate::event::{classify, Action, Kind};
-use crate::mirror::{is_deleted_stub, table_of, Head, Item, Mirror, Refetched, WriteError};
-use crate::store::Version;
+use crate::identity::Scope;
+use crate::mirror::{deleted_stub, is_deleted_stub, table_of, Children, Head, Item, Mirror, WriteError};
+use crate::store::{Tombstoned, Upserted, Version};
 
 /// What applying an event did; recorded on the inbox row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +27,7 @@ pub enum Outcome {
     Applied(&'static str),
     /// Older than what is stored, or about a deleted object: changed nothing.
     Stale(&'static str),
-    /// Not a mirrored event type.
+    /// Not a mirrored event type, or not this mirror's mode or account.
     Ignored(&'static str),
 }
 
@@ -39,6 +47,12 @@ impl Outcome {
     }
 }
 
+/// Outcome details of events that belong to another mode or account.
+pub const OTHER_MODE: &str = "other_mode";
+pub const OTHER_ACCOUNT: &str = "other_account";
+/// Outcome detail of an event in another API version, settled by a retrieve.
+pub const RETRIEVED_OTHER_VERSION: &str = "other api_version: retrieved";
+
 /// An inbox row being applied.
 #[derive(Debug, Clone)]
 pub struct InboxEvent {
@@ -54,6 +68,12 @@ pub struct InboxEvent {
 struct Payload<'a> {
     #[serde(borrow)]
     data: Data<'a>,
+    #[serde(default)]
+    livemode: Option<bool>,
+    #[serde(borrow, default)]
+    account: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    api_version: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -62,28 +82,112 @@ struct Data<'a> {
     object: &'a RawValue,
 }
 
-/// An event that only upserts its object, with the object read once: such
-/// events of one kind can be written together ([`apply_upserts`]).
-pub fn batchable(ev: &InboxEvent) -> Option<(Kind, Item<'_>)> {
-    let Action::Upsert(kind) = classify(&ev.event_type) else { return None };
-    let payload: Payload = serde_json::from_str(&ev.payload).ok()?;
-    let mut head = Head::read(payload.data.object).ok()?;
-    head.is(kind).then_some(())?;
-    let id = head.id.take()?;
-    Some((kind, head.into_item(kind, id, payload.data.object, Version::as_of(ev.created))))
+/// An object the API must be asked about before an event can be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub kind: Kind,
+    pub object_id: String,
+    pub why: &'static str,
 }
 
-/// Applies several upsert events of one kind with one write. Returns an
-/// outcome per event, or `None` for an event that must go through [`apply`]
-/// alone (a second event for the same object in the same second: only the
-/// API can order those).
+/// What an event asks for.
+pub enum Step<'a> {
+    Done(Outcome),
+    /// Upsert this state; events of one kind are written together.
+    Upsert(Kind, Item<'a>),
+    /// Mark the row deleted: `data` is the object when it is one of the
+    /// table's type in the pinned version, else a stub.
+    Delete {
+        kind: Kind,
+        id: String,
+        data: Cow<'a, RawValue>,
+        full: bool,
+    },
+    /// `plan.created`/`plan.updated`: see [`plan_twin`].
+    PlanTwin {
+        id: String,
+    },
+    /// Retrieve the object at the pinned version, then apply.
+    Resolve(Pending),
+    /// In another API version: retrieve (counted by version).
+    OtherVersion(Pending, String),
+}
+
+/// Decides what `ev` asks for, without I/O.
+pub fn triage<'a>(ev: &'a InboxEvent, scope: &Scope) -> Step<'a> {
+    let action = classify(&ev.event_type);
+    if let Action::Ignore(why) = action {
+        return Step::Done(Outcome::Ignored(why));
+    }
+    let Ok(payload) = serde_json::from_str::<Payload>(&ev.payload) else {
+        return Step::Done(Outcome::Ignored("payload has no data.object"));
+    };
+    // Another mode's or account's event reached this endpoint (both modes'
+    // secrets configured, a Connect endpoint): acknowledged, never applied.
+    if let (Some(ours), Some(theirs)) = (scope.livemode, payload.livemode) {
+        if ours != theirs {
+            return Step::Done(Outcome::Ignored(OTHER_MODE));
+        }
+    }
+    if let Some(account) = payload.account.as_deref() {
+        // A platform's own events carry no `account`; a connected account's do.
+        if scope.account.as_deref() != Some(account) {
+            return Step::Done(Outcome::Ignored(OTHER_ACCOUNT));
+        }
+    }
+    let object = payload.data.object;
+    let Ok(mut head) = Head::read(object) else {
+        return Step::Done(Outcome::Ignored("data.object is not an object"));
+    };
+    let Some(id) = head.id.take() else {
+        return Step::Done(Outcome::Ignored("object has no id"));
+    };
+    // An event without `api_version` (older fixtures) is taken as rendered
+    // in the pinned version: there is nothing to compare.
+    let other_version = payload.api_version.filter(|v| *v != scope.api_version).map(Cow::into_owned);
+    match action {
+        Action::Upsert(kind) => {
+            if !head.is(kind) {
+                return Step::Done(Outcome::Ignored("unexpected object type"));
+            }
+            if let Some(v) = other_version {
+                return Step::OtherVersion(Pending { kind, object_id: id, why: RETRIEVED_OTHER_VERSION }, v);
+            }
+            let item = head.into_item(kind, id, object, Version::as_of(ev.created));
+            if item.truncated() {
+                return Step::Resolve(Pending { kind, object_id: item.id, why: "truncated nested list: retrieved" });
+            }
+            Step::Upsert(kind, item)
+        }
+        Action::Delete(kind) => {
+            // A plan (`plan.deleted`), a stub or another version's shape never
+            // becomes the row's data.
+            let full = head.is(kind) && !is_deleted_stub(object) && other_version.is_none();
+            let data = if full { Cow::Borrowed(object) } else { Cow::Owned(deleted_stub(kind, &id)) };
+            Step::Delete { kind, id, data, full }
+        }
+        Action::PlanTwin => Step::PlanTwin { id },
+        Action::Ignore(why) => Step::Done(Outcome::Ignored(why)),
+    }
+}
+
+/// What one database step decided: an outcome, or an API call to make first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Done(Outcome),
+    Resolve(Pending),
+}
+
+/// Applies several upsert events of one kind with one write. Returns a
+/// result per event, or `None` for an event that must be applied alone (a
+/// second event for the same object in the same second, see [`apply_one`]).
 pub async fn apply_upserts(
     conn: &mut PgConnection,
     mirror: &Mirror,
     kind: Kind,
     events: &[(&InboxEvent, &Item<'_>)],
-) -> Result<Vec<Option<Outcome>>, WriteError> {
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
+) -> Result<Vec<Option<Applied>>, WriteError> {
+    let mut out: Vec<Option<Applied>> = vec![None; events.len()];
     // Newest event per object wins the batch; older ones are stale already.
     let mut newest: HashMap<&str, usize> = HashMap::with_capacity(events.len());
     for (i, (ev, item)) in events.iter().enumerate() {
@@ -92,75 +196,72 @@ pub async fn apply_upserts(
                 newest.insert(&item.id, i);
             }
             Some(j) if events[j].0.created < ev.created => {
-                outcomes[j] = Some(Outcome::Stale("older than stored"));
+                out[j] = Some(Applied::Done(Outcome::Stale("older than stored")));
                 newest.insert(&item.id, i);
             }
-            Some(j) if events[j].0.created > ev.created => outcomes[i] = Some(Outcome::Stale("older than stored")),
-            Some(_) => {} // same second: left for `apply`, after this batch
+            Some(j) if events[j].0.created > ev.created => {
+                out[i] = Some(Applied::Done(Outcome::Stale("older than stored")))
+            }
+            Some(_) => {} // same second: applied alone, after this batch
         }
     }
-    let chosen: Vec<usize> = {
-        let mut v: Vec<usize> = newest.values().copied().collect();
-        v.sort_unstable();
-        v
-    };
+    let mut chosen: Vec<usize> = newest.values().copied().collect();
+    chosen.sort_unstable();
     let items: Vec<&Item> = chosen.iter().map(|&i| events[i].1).collect();
-    let r = mirror.write_versioned(conn, kind, &items).await?;
-    let by_id = |list: &Vec<String>, outcome: Outcome, out: &mut Vec<Option<Outcome>>| {
-        for id in list {
-            if let Some(&i) = newest.get(id.as_str()) {
-                out[i] = Some(outcome);
-            }
+    let r = mirror.write(conn, kind, &items, &Children::default()).await?;
+    for (id, applied) in per_id(kind, &r) {
+        if let Some(&i) = newest.get(id.as_str()) {
+            out[i] = Some(applied);
         }
-    };
-    by_id(&r.inserted, Outcome::Applied("written"), &mut outcomes);
-    by_id(&r.updated, Outcome::Applied("written"), &mut outcomes);
-    by_id(&r.unchanged, Outcome::Applied("same data"), &mut outcomes);
-    by_id(&r.deleted, Outcome::Stale("object is deleted"), &mut outcomes);
-    by_id(&r.stale, Outcome::Stale("older than stored"), &mut outcomes);
-    Ok(outcomes)
+    }
+    Ok(out)
 }
 
-pub async fn apply(conn: &mut PgConnection, mirror: &Mirror, ev: &InboxEvent) -> Result<Outcome, WriteError> {
-    let action = classify(&ev.event_type);
-    if let Action::Ignore(why) = action {
-        return Ok(Outcome::Ignored(why));
+/// One upsert's result, by id.
+fn per_id(kind: Kind, r: &Upserted) -> Vec<(String, Applied)> {
+    let mut out = Vec::new();
+    for (ids, o) in [
+        (&r.inserted, Outcome::Applied("written")),
+        (&r.updated, Outcome::Applied("written")),
+        (&r.unchanged, Outcome::Applied("same data")),
+        (&r.deleted, Outcome::Stale("object is deleted")),
+        (&r.stale, Outcome::Stale("older than stored")),
+    ] {
+        out.extend(ids.iter().map(|id| (id.clone(), Applied::Done(o))));
     }
-    let Ok(payload) = serde_json::from_str::<Payload>(&ev.payload) else {
-        return Ok(Outcome::Ignored("payload has no data.object"));
-    };
-    let object = payload.data.object;
-    let Ok(head) = Head::read(object) else {
-        return Ok(Outcome::Ignored("data.object is not an object"));
-    };
-    let Some(id) = head.id.clone() else {
-        return Ok(Outcome::Ignored("object has no id"));
-    };
-    match action {
-        Action::Upsert(kind) => {
-            if !head.is(kind) {
-                return Ok(Outcome::Ignored("unexpected object type"));
-            }
-            let item = head.into_item(kind, id, object, Version::as_of(ev.created));
-            let r = mirror.write_versioned(conn, kind, &[&item]).await?;
-            Ok(if !r.inserted.is_empty() || !r.updated.is_empty() {
-                Outcome::Applied("written")
-            } else if !r.unchanged.is_empty() {
-                Outcome::Applied("same data")
-            } else if !r.deleted.is_empty() {
-                Outcome::Stale("object is deleted")
-            } else {
-                Outcome::Stale("older than stored")
-            })
+    for (id, _) in &r.tied {
+        let pending = Pending { kind, object_id: id.clone(), why: "same-second tie: retrieved" };
+        out.push((id.clone(), Applied::Resolve(pending)));
+    }
+    out
+}
+
+/// Applies one event's step in the caller's transaction.
+pub async fn apply_one(
+    conn: &mut PgConnection,
+    mirror: &Mirror,
+    ev: &InboxEvent,
+    step: &Step<'_>,
+) -> Result<Applied, WriteError> {
+    match step {
+        Step::Done(o) => Ok(Applied::Done(*o)),
+        Step::Resolve(p) | Step::OtherVersion(p, _) => Ok(Applied::Resolve(p.clone())),
+        Step::Upsert(kind, item) => {
+            let r = mirror.write(conn, *kind, &[item], &Children::default()).await?;
+            Ok(per_id(*kind, &r)
+                .into_iter()
+                .next()
+                .map(|(_, a)| a)
+                .unwrap_or(Applied::Done(Outcome::Stale("older than stored"))))
         }
-        Action::Delete(kind) => {
-            // `plan.deleted` carries a plan-shaped object: keep the price's data.
-            let full = head.is(kind) && !is_deleted_stub(object);
-            let newly = mirror.delete_object(conn, kind, &id, object, full, ev.created).await?;
-            Ok(if newly { Outcome::Applied("deleted") } else { Outcome::Stale("already deleted") })
+        Step::Delete { kind, id, data, full } => {
+            Ok(Applied::Done(match mirror.delete_object(conn, *kind, id, data, *full, ev.created).await? {
+                Tombstoned::Deleted => Outcome::Applied("deleted"),
+                Tombstoned::Completed => Outcome::Applied("deleted: data completed"),
+                Tombstoned::Unchanged => Outcome::Stale("already deleted"),
+            }))
         }
-        Action::PlanTwin => plan_twin(conn, mirror, ev, &id).await,
-        Action::Ignore(why) => Ok(Outcome::Ignored(why)),
+        Step::PlanTwin { id } => plan_twin(conn, mirror, ev, id).await,
     }
 }
 
@@ -168,7 +269,7 @@ pub async fn apply(conn: &mut PgConnection, mirror: &Mirror, ev: &InboxEvent) ->
 /// which must never replace the price's data. Stripe sends a `price.*` twin
 /// beside it; when the twin is in the inbox the plan event adds nothing, and
 /// when it is not (dropped delivery) we retrieve the price.
-async fn plan_twin(conn: &mut PgConnection, mirror: &Mirror, ev: &InboxEvent, id: &str) -> Result<Outcome, WriteError> {
+async fn plan_twin(conn: &mut PgConnection, mirror: &Mirror, ev: &InboxEvent, id: &str) -> Result<Applied, WriteError> {
     let twin_type = ev.event_type.replacen("plan.", "price.", 1);
     let twin: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM stripe_mirror.events WHERE object_id = $1 AND type = $2 AND created = $3)",
@@ -179,16 +280,15 @@ async fn plan_twin(conn: &mut PgConnection, mirror: &Mirror, ev: &InboxEvent, id
     .fetch_one(&mut *conn)
     .await?;
     if twin {
-        return Ok(Outcome::Ignored("price twin present"));
+        return Ok(Applied::Done(Outcome::Ignored("price twin present")));
     }
-    let seen = mirror.store.version_of(conn, table_of(Kind::Price), id).await?;
-    match seen {
-        Some((_, true)) => return Ok(Outcome::Stale("object is deleted")),
-        Some((v, false)) if v > ev.created => return Ok(Outcome::Stale("older than stored")),
-        _ => {}
-    }
-    Ok(match mirror.refetch(conn, Kind::Price, id, seen.map(|s| s.0)).await? {
-        Refetched::Written(_) => Outcome::Applied("price retrieved"),
-        Refetched::Deleted => Outcome::Applied("price deleted"),
+    Ok(match mirror.store.version_of(conn, table_of(Kind::Price), id).await? {
+        Some((_, true)) => Applied::Done(Outcome::Stale("object is deleted")),
+        Some((v, false)) if v > ev.created => Applied::Done(Outcome::Stale("older than stored")),
+        _ => Applied::Resolve(Pending {
+            kind: Kind::Price,
+            object_id: id.to_string(),
+            why: "plan event without its price twin: price retrieved",
+        }),
     })
 }

@@ -34,6 +34,9 @@ enum Command {
     Reconcile {
         #[arg(long)]
         full: bool,
+        /// Let the full sweep tombstone more than `reconcile.mass_delete_percent` of a table.
+        #[arg(long, requires = "full")]
+        allow_mass_delete: bool,
     },
     /// The whole job with no Stripe account: simulator, private Postgres, backfill, live webhooks, comparison.
     Demo,
@@ -82,6 +85,9 @@ enum Failure {
     /// Exit 1; the command has already said why.
     #[error("needs attention")]
     Attention,
+    /// Exit 2: the command cannot run as configured (the message says why).
+    #[error("{0}")]
+    Usage(String),
 }
 
 pub fn main() -> ExitCode {
@@ -123,6 +129,10 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Attention) => ExitCode::from(1),
+        Err(Failure::Usage(message)) => {
+            eprintln!("stripe-mirror: {message}");
+            ExitCode::from(2)
+        }
         Err(Failure::Runtime(e)) => {
             tracing::error!(error = format!("{e:#}"), "stopped");
             eprintln!("stripe-mirror: {e:#}");
@@ -142,6 +152,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             let running = crate::app::start(&config).await.map_err(|e| match e {
                 crate::app::StartError::Config(c) => Failure::Config(c),
                 crate::app::StartError::Migrate(crate::db::SchemaError::Refused(c)) => Failure::Config(c),
+                crate::app::StartError::Identity(i) if i.is_misconfiguration() => Failure::Usage(i.to_string()),
                 e => Failure::Runtime(e.into()),
             })?;
             crate::service::ready(&format!("listening on {}", running.addr));
@@ -157,21 +168,21 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             Ok(())
         }
         Command::Backfill { restart } => {
-            let (ctx, puller) = puller(&config).await?;
-            let summary = crate::jobs::backfill(&puller, restart, progress_reporter()).await.map_err(runtime)?;
-            drain_inbox(&ctx, &config).await?;
+            let (ctx, puller) = puller(&config, false).await?;
+            let summary = crate::jobs::backfill(&puller, restart, progress_reporter()).await.map_err(pull_failure)?;
+            drain_inbox(&ctx, &config, &puller).await?;
             summary.print();
             Ok(())
         }
-        Command::Reconcile { full } => {
-            let (ctx, puller) = puller(&config).await?;
+        Command::Reconcile { full, allow_mass_delete } => {
+            let (ctx, puller) = puller(&config, allow_mass_delete).await?;
             let summary =
-                crate::jobs::reconcile(&puller, full, config.reconcile.overlap_secs).await.map_err(runtime)?;
+                crate::jobs::reconcile(&puller, full, config.reconcile.overlap_secs).await.map_err(pull_failure)?;
             if !summary.ran {
                 println!("another replica is reconciling; nothing done");
                 return Ok(());
             }
-            drain_inbox(&ctx, &config).await?;
+            drain_inbox(&ctx, &config, &puller).await?;
             summary.print();
             Ok(())
         }
@@ -184,7 +195,9 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         }
         Command::Status { json } => {
             let pool = connect_migrated(&config).await?;
-            let status = crate::status::Status::read(&pool, &config.database.schema).await.map_err(runtime)?;
+            let status = crate::status::Status::read(&pool, &config.database.schema, &config.stripe.api_version)
+                .await
+                .map_err(runtime)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&status).map_err(runtime)?);
             } else {
@@ -243,19 +256,49 @@ fn runtime(e: impl Into<anyhow::Error>) -> Failure {
     Failure::Runtime(e.into())
 }
 
+/// A pull-path failure: a key of another account or mode (or a restricted
+/// key without `stripe.account_id`) is a configuration error, exit 2.
+fn pull_failure(e: crate::sync::SyncError) -> Failure {
+    match e {
+        crate::sync::SyncError::Identity(i) if i.is_misconfiguration() => Failure::Usage(i.to_string()),
+        e => runtime(e),
+    }
+}
+
 /// Connects, migrates, and builds the pull path; the API key is required.
-async fn puller(config: &Config) -> Result<(crate::app::Context, std::sync::Arc<crate::sync::Puller>), Failure> {
+async fn puller(
+    config: &Config,
+    allow_mass_delete: bool,
+) -> Result<(crate::app::Context, std::sync::Arc<crate::sync::Puller>), Failure> {
     config.secret_key()?;
     let ctx = crate::app::Context::connect(config).await.map_err(runtime)?;
     crate::db::migrate(&ctx.pool, &config.database.schema).await.map_err(schema_failure)?;
-    let api = ctx.mirror.api.clone().ok_or_else(|| runtime(anyhow::anyhow!("no Stripe client")))?;
-    let puller = crate::sync::Puller { pool: ctx.pool.clone(), mirror: ctx.mirror.clone(), api };
+    let mut puller = crate::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), config)
+        .ok_or_else(|| runtime(anyhow::anyhow!("no Stripe client")))?;
+    puller.allow_mass_delete = allow_mass_delete;
     Ok((ctx, std::sync::Arc::new(puller)))
 }
 
 /// Applies what a command put in the inbox (events catch-up), so a
 /// one-off `reconcile` leaves the tables current without a running `serve`.
-async fn drain_inbox(ctx: &crate::app::Context, config: &Config) -> Result<(), Failure> {
+async fn drain_inbox(ctx: &crate::app::Context, config: &Config, puller: &crate::sync::Puller) -> Result<(), Failure> {
+    // The identity was checked by the run: it is the tables'.
+    let tables = crate::identity::stored(&ctx.pool).await.map_err(runtime)?;
+    let scope = crate::identity::SharedScope::new(crate::identity::Scope {
+        livemode: tables.as_ref().map(|t| t.livemode),
+        account: tables.map(|t| t.account_id),
+        api_version: puller.api_version.clone(),
+    });
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let resolver = crate::resolver::Resolver::spawn(
+        ctx.pool.clone(),
+        ctx.mirror.clone(),
+        config.apply.clone(),
+        ctx.metrics.clone(),
+        &mut tasks,
+        shutdown.clone(),
+    );
     let worker = crate::worker::Worker {
         pool: ctx.pool.clone(),
         mirror: ctx.mirror.clone(),
@@ -263,8 +306,20 @@ async fn drain_inbox(ctx: &crate::app::Context, config: &Config) -> Result<(), F
         metrics: ctx.metrics.clone(),
         wake: Default::default(),
         heartbeat: Default::default(),
+        scope: scope.clone(),
+        resolver: resolver.clone(),
     };
-    while worker.pass().await.map_err(runtime)? > 0 {}
+    loop {
+        if worker.pass().await.map_err(runtime)? > 0 {
+            continue;
+        }
+        if resolver.busy() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    while tasks.join_next().await.is_some() {}
     Ok(())
 }
 

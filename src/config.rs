@@ -63,6 +63,13 @@ pub struct StripeConfig {
     pub api_version: String,
     /// Our own rate limit in requests/s; 0 picks 20 for test keys, 80 for live keys.
     pub requests_per_second: u32,
+    /// Our limit per API operation (each list path, each retrieve path), in
+    /// requests/s: Stripe's default per-endpoint limit is 25/s. 0 = none.
+    pub requests_per_second_per_operation: u32,
+    /// The account the tables mirror (`acct_…`), for a restricted key that may
+    /// not read `GET /v1/account`; otherwise learned from it (and checked
+    /// against this when set).
+    pub account_id: Option<String>,
     /// Timeout of one API request, in seconds.
     pub timeout_secs: u64,
     /// Retries of one API request on 429, 5xx, timeouts and connection errors.
@@ -122,6 +129,12 @@ pub struct ReconcileConfig {
     /// Events re-read before the stored cursor, seconds (Stripe's events are not
     /// visible in strict `created` order).
     pub overlap_secs: i64,
+    /// A full sweep that would tombstone more than this percentage of a
+    /// table's live rows (and more than `mass_delete_min_rows`) tombstones
+    /// none and fails; `reconcile --full --allow-mass-delete` overrides.
+    pub mass_delete_percent: f64,
+    /// Below this many rows a sweep's tombstones are never a mass delete.
+    pub mass_delete_min_rows: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +171,8 @@ impl Default for StripeConfig {
             api_base: "https://api.stripe.com".into(),
             api_version: "2026-08-26.dahlia".into(),
             requests_per_second: 0,
+            requests_per_second_per_operation: 25,
+            account_id: None,
             timeout_secs: 30,
             max_retries: 6,
             list_windows: 4,
@@ -188,7 +203,13 @@ impl Default for ApplyConfig {
 
 impl Default for ReconcileConfig {
     fn default() -> Self {
-        ReconcileConfig { events_schedule: "*/5 * * * *".into(), full_schedule: "17 3 * * *".into(), overlap_secs: 300 }
+        ReconcileConfig {
+            events_schedule: "*/5 * * * *".into(),
+            full_schedule: "17 3 * * *".into(),
+            overlap_secs: 300,
+            mass_delete_percent: 10.0,
+            mass_delete_min_rows: 20,
+        }
     }
 }
 
@@ -314,6 +335,14 @@ impl Config {
             .map_err(|e| ConfigError::new("reconcile.events_schedule", e.to_string()))?;
         crate::schedule::Schedule::parse(&self.reconcile.full_schedule)
             .map_err(|e| ConfigError::new("reconcile.full_schedule", e.to_string()))?;
+        if let Some(a) = &self.stripe.account_id {
+            if !a.starts_with("acct_") {
+                return Err(ConfigError::new("stripe.account_id", "must be an account id (acct_…)"));
+            }
+        }
+        if !(0.0..=100.0).contains(&self.reconcile.mass_delete_percent) {
+            return Err(ConfigError::new("reconcile.mass_delete_percent", "must be between 0 and 100"));
+        }
         if !(self.stripe.api_base.starts_with("http://") || self.stripe.api_base.starts_with("https://")) {
             return Err(ConfigError::new("stripe.api_base (STRIPE_API_BASE)", "must be an http:// or https:// URL"));
         }

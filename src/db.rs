@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "bookkeeping", include_str!("../migrations/0002_bookkeeping.sql")),
     (3, "inbox payload text", include_str!("../migrations/0003_inbox_payload_text.sql")),
     (4, "subscription period plpgsql", include_str!("../migrations/0004_subscription_period_plpgsql.sql")),
+    (5, "identity", include_str!("../migrations/0005_identity.sql")),
     (6, "notify queue limit", include_str!("../migrations/0006_notify_queue_limit.sql")),
 ];
 
@@ -32,11 +33,26 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// trip before each webhook batch and each apply pass. A connection in steady
 /// use is not pinged; one idle for a while (the database may have restarted
 /// meanwhile) still is, and is replaced if the ping fails.
+///
+/// Waiting for a free connection is back-pressure, not a failure: page
+/// writers of a large backfill queue here for up to a minute. The
+/// acknowledgements have a pool of their own that answers 503 quickly
+/// instead ([`connect_for_acks`]).
 pub async fn connect(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    connect_waiting(url, max_connections, Duration::from_secs(60)).await
+}
+
+/// The acknowledgements' pool: a webhook that cannot get a connection within
+/// 5 s gets 503 (Stripe retries) rather than hanging until Stripe gives up.
+pub async fn connect_for_acks(url: &SecretString, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    connect_waiting(url, max_connections, Duration::from_secs(5)).await
+}
+
+async fn connect_waiting(url: &SecretString, max_connections: u32, wait: Duration) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = url.expose_secret().parse()?;
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(wait)
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move { Ok(meta.idle_for < PING_IDLE_AFTER || conn.ping().await.is_ok()) })
@@ -58,6 +74,18 @@ pub async fn connect(url: &SecretString, max_connections: u32) -> Result<PgPool,
 /// disk to the webhook acknowledgements.
 pub async fn begin_replayable(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     pool.begin_with(AssertSqlSafe("BEGIN; SET LOCAL synchronous_commit = off")).await
+}
+
+/// How often a writer redoes a transaction Postgres aborted as a deadlock
+/// victim or a serialization failure before giving up.
+pub const CONFLICT_RETRIES: u32 = 5;
+
+/// A deadlock (`40P01`) or serialization failure (`40001`): the transaction
+/// was rolled back and can simply be run again. Every writer takes its
+/// objects' locks in one order first (`Store::lock_objects`), so these should
+/// not happen; a bounded retry (counted in metrics) covers what does.
+pub fn is_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01") | Some("40001")))
 }
 
 fn migrator(schema: &str) -> Migrator {

@@ -54,8 +54,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<bool> {
     println!("• migrate + backfill");
     let ctx = crate::app::Context::connect(&config).await?;
     crate::db::migrate(&ctx.pool, &config.database.schema).await?;
-    let api = ctx.mirror.api.clone().ok_or_else(|| anyhow::anyhow!("no Stripe client"))?;
-    let puller = Arc::new(crate::sync::Puller { pool: ctx.pool.clone(), mirror: ctx.mirror.clone(), api });
+    let puller = crate::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), &config)
+        .ok_or_else(|| anyhow::anyhow!("no Stripe client"))?;
+    let puller = Arc::new(puller);
     let summary = crate::jobs::backfill(&puller, true, crate::cli::progress_reporter()).await?;
     summary.print();
 

@@ -36,9 +36,24 @@ const FINISH: &str = "UPDATE stripe_mirror.events e
      FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, status, detail)
      WHERE e.id = u.id";
 
+/// Outcomes of events settled by the resolver, which holds no claim: an
+/// event another worker or replica finished meanwhile is left as it is.
+const FINISH_PENDING: &str = "UPDATE stripe_mirror.events e
+     SET status = u.status, outcome_detail = u.detail, processed_at = now(),
+         attempts = e.attempts + 1, last_error = NULL
+     FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, status, detail)
+     WHERE e.id = u.id AND e.status = 'pending'";
+
+/// Events handed to the resolver stay pending, out of the claim's reach
+/// until their lease runs out: if this process dies, another claims them.
+const DEFER: &str = "UPDATE stripe_mirror.events e
+     SET next_attempt_at = now() + $3::float8 * interval '1 second', outcome_detail = u.why
+     FROM UNNEST($1::text[], $2::text[]) AS u(id, why)
+     WHERE e.id = u.id";
+
 /// The statements run for every webhook batch and apply batch, for the test
 /// that checks their cached plans (see `Store::statements`).
-pub const HOT_STATEMENTS: [&str; 3] = [INSERT, CLAIM, FINISH];
+pub const HOT_STATEMENTS: [&str; 5] = [INSERT, CLAIM, FINISH, FINISH_PENDING, DEFER];
 
 /// Inserts several events in one statement (one commit); returns the ids
 /// that were new. Used by the webhook group commit and the events catch-up.
@@ -104,6 +119,25 @@ pub async fn finish(conn: &mut PgConnection, done: &[(&str, Outcome)]) -> Result
     let statuses: Vec<&str> = done.iter().map(|(_, o)| o.status()).collect();
     let details: Vec<&str> = done.iter().map(|(_, o)| o.detail()).collect();
     sqlx::query(FINISH).bind(&ids).bind(&statuses).bind(&details).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Records the outcomes of events the resolver settled (still pending ones only).
+pub async fn finish_pending(conn: &mut PgConnection, done: &[(&str, Outcome)]) -> Result<(), sqlx::Error> {
+    let ids: Vec<&str> = done.iter().map(|(id, _)| *id).collect();
+    let statuses: Vec<&str> = done.iter().map(|(_, o)| o.status()).collect();
+    let details: Vec<&str> = done.iter().map(|(_, o)| o.detail()).collect();
+    sqlx::query(FINISH_PENDING).bind(&ids).bind(&statuses).bind(&details).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Leaves events pending for the resolver, leased for `lease_secs`.
+pub async fn defer(conn: &mut PgConnection, events: &[(&str, &str)], lease_secs: f64) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let (ids, whys): (Vec<&str>, Vec<&str>) = events.iter().copied().unzip();
+    sqlx::query(DEFER).bind(&ids).bind(&whys).bind(lease_secs).execute(&mut *conn).await?;
     Ok(())
 }
 

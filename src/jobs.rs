@@ -99,6 +99,7 @@ pub async fn backfill(
     progress: Arc<dyn Fn(Kind, u64) + Send + Sync>,
 ) -> Result<Summary, SyncError> {
     let start = Instant::now();
+    puller.check_identity().await?;
     let Some(lock) = RunLock::acquire_within(&puller.pool, Duration::from_secs(10)).await? else {
         tracing::warn!("another backfill or reconcile is running; not starting");
         return Err(SyncError::Busy);
@@ -107,7 +108,7 @@ pub async fn backfill(
         crate::sync::reset_backfill(&puller.pool).await?;
     }
     let run = run_started(&puller.pool, "backfill").await?;
-    puller.mark_events_position().await?;
+    puller.mark_events_position(puller.events_position().await?).await?;
     let result = sweep_all(puller, Mode::Backfill, progress).await;
     finish(puller, run, &result, lock).await?;
     Ok(Summary { per_kind: result?, elapsed: start.elapsed(), ran: true, ..Summary::default() })
@@ -117,6 +118,7 @@ pub async fn backfill(
 /// for the Events API) also the full sweep.
 pub async fn reconcile(puller: &Arc<Puller>, full: bool, overlap_secs: i64) -> Result<Summary, SyncError> {
     let start = Instant::now();
+    puller.check_identity().await?;
     let Some(lock) = RunLock::try_acquire(&puller.pool).await? else {
         tracing::info!("another replica is reconciling; skipping this run");
         return Ok(Summary { ran: false, ..Summary::default() });
@@ -125,17 +127,22 @@ pub async fn reconcile(puller: &Arc<Puller>, full: bool, overlap_secs: i64) -> R
     let run = run_started(&puller.pool, kind).await?;
     let result = async {
         let mut summary = Summary { ran: true, ..Summary::default() };
-        let mut full = full;
+        // Without a usable cursor the sweep covers everything up to its own
+        // start, and catch-up resumes there: events during the sweep are
+        // replayed, and the next run is a catch-up again, not another sweep.
+        let mut resume_at = None;
         match puller.catch_up_events(overlap_secs).await? {
             Some((listed, new)) => (summary.events_listed, summary.events_new) = (listed, new),
             None => {
                 tracing::warn!("the Events API cursor is missing or older than Stripe keeps events (30 days); running a full sweep");
-                full = true;
+                resume_at = Some(puller.events_position().await?);
             }
         }
-        if full {
+        if full || resume_at.is_some() {
             summary.per_kind = sweep_all(puller, Mode::FullSweep, Arc::new(|_, _| {})).await?;
-            puller.mark_events_position().await?;
+        }
+        if let Some(at) = resume_at {
+            puller.set_events_position(at - overlap_secs).await?;
         }
         Ok::<_, SyncError>(summary)
     }

@@ -67,9 +67,23 @@ struct Inner {
     last_reconcile_success: FloatGauge,
     inbox_depth: Gauge,
     inbox_oldest_pending: FloatGauge,
+    write_retries: Family<WriterLabel, Counter>,
+    events_isolated: Family<ReasonLabel, Counter>,
+    events_other_version: Family<VersionLabel, Counter>,
+    api_rate_limited: Family<ReasonLabel, Counter>,
     notify_queue_usage: FloatGauge,
     notifications_skipped: Gauge,
     body_bytes_in_flight: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WriterLabel {
+    writer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    api_version: String,
 }
 
 /// Cheap to clone; every clone updates the same metrics.
@@ -92,6 +106,10 @@ impl Default for Metrics {
             last_reconcile_success: FloatGauge::default(),
             inbox_depth: Gauge::default(),
             inbox_oldest_pending: FloatGauge::default(),
+            write_retries: Family::default(),
+            events_isolated: Family::default(),
+            events_other_version: Family::default(),
+            api_rate_limited: Family::default(),
             notify_queue_usage: FloatGauge::default(),
             notifications_skipped: Gauge::default(),
             body_bytes_in_flight: Gauge::default(),
@@ -151,6 +169,26 @@ impl Default for Metrics {
             m.inbox_oldest_pending.clone(),
         );
         registry.register(
+            "write_retries",
+            "Transactions redone after a deadlock or serialization failure, by writer (apply, page, resolve)",
+            m.write_retries.clone(),
+        );
+        registry.register(
+            "events_isolated",
+            "Events acknowledged and ignored because they belong to another mode or account, by reason (other_mode, other_account): a misconfigured endpoint",
+            m.events_isolated.clone(),
+        );
+        registry.register(
+            "events_other_version",
+            "Events rendered in another API version than stripe.api_version, by version; each is a pointer (its object is retrieved). Fix: `stripe-mirror endpoint create`",
+            m.events_other_version.clone(),
+        );
+        registry.register(
+            "api_rate_limited",
+            "Stripe 429 answers, by Stripe-Rate-Limited-Reason (none: a 429 without it, e.g. lock_timeout)",
+            m.api_rate_limited.clone(),
+        );
+        registry.register(
             "notify_queue_usage",
             "Fraction of Postgres' notification queue in use, cluster-wide (-1: database unreachable); \
              past stripe_mirror.notify_queue_limit changes are not notified",
@@ -183,6 +221,22 @@ impl Metrics {
     pub fn event_processed(&self, outcome: &str, event_type: &str) {
         let labels = EventLabels { outcome: outcome.into(), r#type: event_type.into() };
         self.0.events.get_or_create(&labels).inc();
+    }
+
+    pub fn write_retried(&self, writer: &str) {
+        self.0.write_retries.get_or_create(&WriterLabel { writer: writer.to_string() }).inc();
+    }
+
+    pub fn event_isolated(&self, reason: &str) {
+        self.0.events_isolated.get_or_create(&ReasonLabel { reason: reason.to_string() }).inc();
+    }
+
+    pub fn event_other_version(&self, api_version: &str) {
+        self.0.events_other_version.get_or_create(&VersionLabel { api_version: api_version.to_string() }).inc();
+    }
+
+    pub fn api_rate_limited(&self, reason: &str) {
+        self.0.api_rate_limited.get_or_create(&ReasonLabel { reason: reason.to_string() }).inc();
     }
 
     pub fn apply_batch(&self, seconds: f64) {

@@ -1,7 +1,16 @@
 //! Writing Stripe objects into the tables, as one code path for webhooks,
-//! backfill and reconcile: parents with their embedded children (paged to the
-//! end when Stripe truncated them), children no longer present marked
-//! deleted, and same-second ties settled by asking the API.
+//! backfill and reconcile: parents with their embedded children, children no
+//! longer present marked deleted.
+//!
+//! The API side and the database side are separate steps, so no transaction
+//! or pooled connection is ever held while Stripe answers:
+//! * [`Mirror::fetch_children`] (API) pages the child lists Stripe truncated;
+//! * [`Mirror::write`] (database, in the caller's transaction) writes under
+//!   the ordering rule and reports ties instead of settling them;
+//! * [`Mirror::resolve`] (API, then a short transaction of its own) retrieves
+//!   one object at the pinned API version and writes the answer as
+//!   authoritative — how ties, events in another API version and truncated
+//!   webhooks are settled.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -9,10 +18,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 use crate::event::Kind;
-use crate::store::{Row, Store, Table, Upserted, Version};
+use crate::metrics::Metrics;
+use crate::store::{Row, Store, Table, Tombstoned, Upserted, Version};
 use crate::stripe_client::{object_id, ApiError, StripeClient};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +40,7 @@ pub enum WriteError {
 pub struct Mirror {
     pub store: Arc<Store>,
     pub api: Option<Arc<StripeClient>>,
+    pub metrics: Metrics,
 }
 
 /// An embedded list (`subscription.items`, `invoice.lines`).
@@ -91,6 +102,37 @@ impl<'a> Item<'a> {
         let id = head.id.take()?;
         Some(head.into_item(kind, id, raw, version))
     }
+
+    fn embedded(&self) -> Option<Embedded> {
+        self.children.and_then(|l| serde_json::from_str::<Embedded>(l.get()).ok())
+    }
+
+    /// Stripe embedded only the first children (`has_more`): the rest must
+    /// be paged from the API before the parent is written.
+    pub fn truncated(&self) -> bool {
+        self.children.is_some_and(|l| serde_json::from_str::<EmbeddedFlag>(l.get()).is_ok_and(|e| e.has_more))
+    }
+}
+
+#[derive(Deserialize)]
+struct EmbeddedFlag {
+    #[serde(default)]
+    has_more: bool,
+}
+
+/// Child lists paged from the API, by parent id.
+#[derive(Default)]
+pub struct Children {
+    lists: HashMap<String, ChildList>,
+}
+
+enum ChildList {
+    /// Every child of the parent.
+    Complete(Vec<Box<RawValue>>),
+    /// The API would not page the list to the end (a canceled subscription's
+    /// items may list empty, a deleted invoice's lines answer 404): what we
+    /// have is written, and no child is marked deleted for missing from it.
+    Partial(Vec<Box<RawValue>>),
 }
 
 #[derive(Deserialize)]
@@ -122,95 +164,51 @@ pub fn is_deleted_stub(raw: &RawValue) -> bool {
     serde_json::from_str::<DeletedFlag>(raw.get()).map(|d| d.deleted).unwrap_or(false)
 }
 
+/// What [`Mirror::resolve`] found.
+pub enum Resolved {
+    Written(Upserted),
+    Deleted,
+}
+
 impl Mirror {
     fn api(&self, why: &'static str) -> Result<&StripeClient, WriteError> {
         self.api.as_deref().ok_or(WriteError::NoApi(why))
     }
 
-    /// Writes objects of one kind, all known as of `version` (a list page).
-    pub async fn write_objects(
-        &self,
-        conn: &mut PgConnection,
-        kind: Kind,
-        objects: &[Box<RawValue>],
-        version: Version,
-    ) -> Result<Upserted, WriteError> {
-        let items: Vec<Item> = objects.iter().filter_map(|o| Item::read(kind, o, version)).collect();
-        let refs: Vec<&Item> = items.iter().collect();
-        self.write_versioned(conn, kind, &refs).await
-    }
-
-    /// Writes objects of one kind, each with its own version (a batch of
-    /// events). Ties (same second, different data) are settled by retrieving
-    /// the object: its answer wins.
-    pub async fn write_versioned(
-        &self,
-        conn: &mut PgConnection,
-        kind: Kind,
-        items: &[&Item<'_>],
-    ) -> Result<Upserted, WriteError> {
-        let mut out = self.write_batch(conn, kind, items).await?;
-        for (id, seen) in std::mem::take(&mut out.tied) {
-            match self.refetch(conn, kind, &id, Some(seen)).await? {
-                Refetched::Written(r) if !r.stale.is_empty() || !r.tied.is_empty() => out.stale.push(id),
-                Refetched::Written(_) => out.updated.push(id),
-                Refetched::Deleted => out.deleted.push(id),
-            }
+    /// Pages, from the API, the child lists Stripe truncated in `items`
+    /// (it embeds at most 10). No transaction is open meanwhile.
+    pub async fn fetch_children(&self, kind: Kind, items: &[Item<'_>]) -> Result<Children, WriteError> {
+        let mut out = Children::default();
+        for item in items.iter().filter(|i| i.truncated()) {
+            let embedded = item.embedded().map(|e| e.data).unwrap_or_default();
+            let (path, filters) = match kind {
+                Kind::Subscription => ("/v1/subscription_items".to_string(), vec![("subscription", item.id.clone())]),
+                _ => (format!("/v1/invoices/{}/lines", item.id), vec![]),
+            };
+            let list = match self.api("page a truncated nested list")?.list_all(&path, &filters).await {
+                Ok(paged) => complete_or_partial(embedded, paged),
+                // Stripe answers 404 for a deleted parent's lines.
+                Err(e) if e.is_resource_missing() => {
+                    tracing::debug!(parent = %item.id, "nested list not pageable; keeping the embedded children");
+                    ChildList::Partial(embedded)
+                }
+                Err(e) => return Err(e.into()),
+            };
+            out.lists.insert(item.id.clone(), list);
         }
         Ok(out)
     }
 
-    /// Retrieves one object and writes the answer as authoritative over the
-    /// row seen at `seen`; a deleted or missing object becomes a tombstone.
-    pub async fn refetch(
-        &self,
-        conn: &mut PgConnection,
-        kind: Kind,
-        id: &str,
-        seen: Option<i64>,
-    ) -> Result<Refetched, WriteError> {
-        let path = format!("{}/{}", kind.api_path(), id);
-        match self.api("retrieve")?.retrieve(&path).await? {
-            Some((raw, date)) if !is_deleted_stub(&raw) => {
-                let items: Vec<Item> = Item::read(kind, &raw, Version::fetched(date, seen)).into_iter().collect();
-                let refs: Vec<&Item> = items.iter().collect();
-                let r = self.write_batch(conn, kind, &refs).await?;
-                Ok(Refetched::Written(r))
-            }
-            Some((raw, date)) => {
-                self.delete_object(conn, kind, id, &raw, false, date).await?;
-                Ok(Refetched::Deleted)
-            }
-            None => {
-                let stub = deleted_stub(kind, id);
-                self.delete_object(conn, kind, id, &stub, false, chrono::Utc::now().timestamp()).await?;
-                Ok(Refetched::Deleted)
-            }
-        }
-    }
-
-    /// Marks an object (and its children) deleted. False if it already was.
-    pub async fn delete_object(
-        &self,
-        conn: &mut PgConnection,
-        kind: Kind,
-        id: &str,
-        data: &RawValue,
-        full_object: bool,
-        at: i64,
-    ) -> Result<bool, WriteError> {
-        let newly = self.store.tombstone(conn, table_of(kind), id, data, full_object, at).await?;
-        if let (true, Some(child)) = (newly, child_table(kind)) {
-            self.store.delete_children_except(conn, child, &[(id, at)], &[]).await?;
-        }
-        Ok(newly)
-    }
-
-    async fn write_batch(
+    /// Writes objects of one kind, each with its own version, under the
+    /// ordering rule, with the children in `children` (or the embedded ones).
+    /// Ties (same second, different data) are reported in `tied`, not
+    /// settled: the caller resolves them once its transaction is committed.
+    pub async fn write(
         &self,
         conn: &mut PgConnection,
         kind: Kind,
         items: &[&Item<'_>],
+        children: &Children,
     ) -> Result<Upserted, WriteError> {
         // A page can't name one id twice, but a caller's batch might: keep the last.
         let mut position: HashMap<&str, usize> = HashMap::with_capacity(items.len());
@@ -232,7 +230,7 @@ impl Mirror {
         if let Some(child) = child_table(kind) {
             let written: HashSet<&String> = out.written().collect();
             let parents: Vec<&Item> = parents.into_iter().filter(|p| written.contains(&p.id)).collect();
-            self.write_children(conn, kind, child, &parents).await?;
+            self.write_children(conn, child, &parents, children).await?;
         }
         Ok(out)
     }
@@ -240,40 +238,34 @@ impl Mirror {
     async fn write_children(
         &self,
         conn: &mut PgConnection,
-        kind: Kind,
         child: Table,
         parents: &[&Item<'_>],
+        fetched: &Children,
     ) -> Result<(), WriteError> {
         let mut children: Vec<(String, Box<RawValue>, &str, Version)> = Vec::new();
         let mut complete: Vec<(&str, i64)> = Vec::new();
         for parent in parents {
-            // No embedded list in this shape (or not a list): leave children alone.
-            let Some(list) = parent.children.and_then(|l| serde_json::from_str::<Embedded>(l.get()).ok()) else {
-                continue;
-            };
-            let parent_id = &parent.id;
-            let data = if list.has_more {
-                // Stripe embeds at most 10; page the rest so the child table is complete.
-                let (path, filters) = match kind {
-                    Kind::Subscription => {
-                        ("/v1/subscription_items".to_string(), vec![("subscription", parent_id.clone())])
-                    }
-                    _ => (format!("/v1/invoices/{parent_id}/lines"), vec![]),
-                };
-                self.api("page a truncated nested list")?.list_all(&path, &filters).await?
-            } else {
-                list.data
+            let (data, is_complete) = match fetched.lists.get(&parent.id) {
+                Some(ChildList::Complete(list)) => (list.iter().map(|c| c.to_owned()).collect(), true),
+                Some(ChildList::Partial(list)) => (list.iter().map(|c| c.to_owned()).collect(), false),
+                // No embedded list in this shape (or not a list): leave children alone.
+                None => match parent.embedded() {
+                    Some(list) => (list.data, !list.has_more),
+                    None => continue,
+                },
             };
             // The parent passed the ordering rule at this version, so its
             // children replace anything stored at or below it.
             let version = parent.version;
-            let child_version = Version { at: version.at, supersedes: version.at.max(version.supersedes) };
+            let child_version = Version { supersedes: version.at.max(version.supersedes), ..version };
             for item in data {
                 if let Some(id) = object_id(&item) {
-                    children.push((id, item, parent_id.as_str(), child_version));
+                    children.push((id, item, parent.id.as_str(), child_version));
                 }
             }
-            complete.push((parent_id.as_str(), version.at));
+            if is_complete {
+                complete.push((parent.id.as_str(), version.at));
+            }
         }
         children.sort_by(|a, b| a.0.cmp(&b.0));
         let rows: Vec<Row> =
@@ -285,11 +277,90 @@ impl Mirror {
         self.store.delete_children_except(conn, child, &complete, &keep).await?;
         Ok(())
     }
+
+    /// Retrieves one object at the pinned API version and writes the answer
+    /// as authoritative over the row as it was before the call; a deleted or
+    /// missing object becomes a tombstone. The API is asked first, with no
+    /// connection held; the write is a short transaction of its own, under
+    /// the object's lock, retried on a deadlock.
+    pub async fn resolve(&self, pool: &PgPool, kind: Kind, id: &str) -> Result<Resolved, WriteError> {
+        let seen = {
+            let mut conn = pool.acquire().await?;
+            self.store.version_of(&mut conn, table_of(kind), id).await?.map(|(v, _)| v)
+        };
+        let path = format!("{}/{}", kind.api_path(), id);
+        let answer = self.api("retrieve")?.retrieve(&path).await?;
+        let (raw, date) = match answer {
+            Some((raw, date)) if !is_deleted_stub(&raw) => (Some(raw), date),
+            Some((_, date)) => (None, date),
+            None => (None, chrono::Utc::now().timestamp()),
+        };
+        let item = raw.as_deref().and_then(|r| Item::read(kind, r, Version::fetched(date, seen)));
+        let children = match &item {
+            Some(item) => self.fetch_children(kind, std::slice::from_ref(item)).await?,
+            None => Children::default(),
+        };
+        let mut attempt = 0;
+        loop {
+            let mut tx = crate::db::begin_replayable(pool).await?;
+            let written = async {
+                Store::lock_objects(&mut tx, &[id]).await?;
+                match &item {
+                    Some(item) => Ok(Resolved::Written(self.write(&mut tx, kind, &[item], &children).await?)),
+                    None => {
+                        let stub = deleted_stub(kind, id);
+                        self.delete_object(&mut tx, kind, id, &stub, false, date).await?;
+                        Ok::<_, WriteError>(Resolved::Deleted)
+                    }
+                }
+            }
+            .await;
+            match written {
+                Ok(r) => {
+                    tx.commit().await?;
+                    return Ok(r);
+                }
+                Err(WriteError::Db(e)) if crate::db::is_conflict(&e) && attempt < crate::db::CONFLICT_RETRIES => {
+                    attempt += 1;
+                    self.metrics.write_retried("resolve");
+                    drop(tx);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Marks an object (and its children) deleted.
+    pub async fn delete_object(
+        &self,
+        conn: &mut PgConnection,
+        kind: Kind,
+        id: &str,
+        data: &RawValue,
+        full_object: bool,
+        at: i64,
+    ) -> Result<Tombstoned, WriteError> {
+        let done = self.store.tombstone(conn, table_of(kind), id, data, full_object, at).await?;
+        if let (Tombstoned::Deleted, Some(child)) = (done, child_table(kind)) {
+            self.store.delete_children_except(conn, child, &[(id, at)], &[]).await?;
+        }
+        Ok(done)
+    }
 }
 
-pub enum Refetched {
-    Written(Upserted),
-    Deleted,
+/// The paged list is the parent's children when it holds every embedded
+/// child; otherwise the API answered for another state of the parent (a
+/// canceled subscription's items can list empty), and the union is kept
+/// without deleting anything.
+fn complete_or_partial(embedded: Vec<Box<RawValue>>, paged: Vec<Box<RawValue>>) -> ChildList {
+    let paged_ids: HashSet<String> = paged.iter().filter_map(|c| object_id(c)).collect();
+    let missing: Vec<Box<RawValue>> =
+        embedded.into_iter().filter(|c| object_id(c).is_some_and(|id| !paged_ids.contains(&id))).collect();
+    if missing.is_empty() {
+        ChildList::Complete(paged)
+    } else {
+        ChildList::Partial(paged.into_iter().chain(missing).collect())
+    }
 }
 
 /// `{id, object, deleted: true}`, what Stripe returns for a deleted object.

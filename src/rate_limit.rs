@@ -9,6 +9,10 @@
 //! suite saw 26 at 25/s). The spacing therefore includes a margin:
 //! `rate + 1` consecutive requests span one second plus [`JITTER_MARGIN`].
 //! The limit is per process (replicas and CLI runs each have their own).
+//!
+//! When Stripe's own limiter refuses a request anyway (another process
+//! shares the account's budget), [`RateLimiter::slow_down`] widens the
+//! spacing; every success narrows it back towards the configured rate.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -19,30 +23,70 @@ pub const JITTER_MARGIN: Duration = Duration::from_millis(50);
 
 #[derive(Debug)]
 pub struct RateLimiter {
+    /// The configured spacing (zero: unlimited).
     interval: Duration,
     // A std Mutex: held for a few instructions, never across an await.
-    next_free: Mutex<Instant>,
+    state: Mutex<Slots>,
     waits: AtomicU64,
 }
+
+#[derive(Debug)]
+struct Slots {
+    next_free: Instant,
+    /// The spacing in force: `interval`, or wider after Stripe's 429s.
+    current: Duration,
+}
+
+/// The spacing a refused request widens an unlimited limiter to (Stripe's
+/// default per-operation rate, 25/s).
+const FIRST_SLOWDOWN: Duration = Duration::from_millis(40);
+/// The widest spacing the slowdown reaches.
+const SLOWEST: Duration = Duration::from_secs(2);
 
 impl RateLimiter {
     /// `per_second == 0` means unlimited.
     pub fn new(per_second: u32) -> RateLimiter {
         let window = Duration::from_secs(1) + JITTER_MARGIN;
         let interval = if per_second == 0 { Duration::ZERO } else { window / per_second };
-        RateLimiter { interval, next_free: Mutex::new(Instant::now()), waits: AtomicU64::new(0) }
+        let state = Mutex::new(Slots { next_free: Instant::now(), current: interval });
+        RateLimiter { interval, state, waits: AtomicU64::new(0) }
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stripe refused a request of ours for its rate: space them half as
+    /// much again (up to one per 2 s).
+    pub fn slow_down(&self) {
+        let mut s = self.slots();
+        s.current = if s.current.is_zero() { FIRST_SLOWDOWN } else { (s.current * 3 / 2).min(SLOWEST) };
+    }
+
+    /// A request succeeded: narrow the spacing by 2% towards the configured one.
+    pub fn recover(&self) {
+        let mut s = self.slots();
+        if s.current > self.interval {
+            let narrower = s.current * 49 / 50;
+            s.current = if narrower < Duration::from_millis(1) { self.interval } else { narrower.max(self.interval) };
+        }
+    }
+
+    /// The spacing in force now.
+    pub fn spacing(&self) -> Duration {
+        self.slots().current
     }
 
     /// Waits for this request's slot; returns how long it waited.
     pub async fn acquire(&self) -> Duration {
-        if self.interval.is_zero() {
-            return Duration::ZERO;
-        }
         let slot = {
-            let mut next = self.next_free.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = self.slots();
+            if s.current.is_zero() {
+                return Duration::ZERO;
+            }
             let now = Instant::now();
-            let slot = (*next).max(now);
-            *next = slot + self.interval;
+            let slot = s.next_free.max(now);
+            s.next_free = slot + s.current;
             slot
         };
         let now = Instant::now();
@@ -74,6 +118,25 @@ mod tests {
         // 21 requests at 100/s: the last one waits for the 20th interval.
         assert!(start.elapsed() >= Duration::from_millis(195), "{:?}", start.elapsed());
         assert_eq!(limiter.waits(), 20);
+    }
+
+    #[test]
+    fn a_refusal_widens_the_spacing_and_successes_narrow_it_back() {
+        let limiter = RateLimiter::new(25);
+        let base = limiter.spacing();
+        limiter.slow_down();
+        assert!(limiter.spacing() > base);
+        for _ in 0..200 {
+            limiter.recover();
+        }
+        assert_eq!(limiter.spacing(), base);
+        let unlimited = RateLimiter::new(0);
+        unlimited.slow_down();
+        assert_eq!(unlimited.spacing(), FIRST_SLOWDOWN);
+        for _ in 0..1000 {
+            unlimited.recover();
+        }
+        assert!(unlimited.spacing().is_zero());
     }
 
     #[test]

@@ -31,6 +31,15 @@ pub struct Status {
     /// Unix time of the Events API cursor (reconcile replays from there).
     pub events_cursor: Option<i64>,
     pub events_cursor_age_secs: Option<i64>,
+    /// The account and mode the tables mirror (none before the first
+    /// backfill, reconcile or serve with a key).
+    pub identity: Option<IdentityView>,
+    /// Events of another mode or account received in the last hour, by
+    /// reason: a misconfigured endpoint or secret (they are never applied).
+    pub isolated_last_hour: Vec<Count>,
+    /// Events created in the last 24 h in another API version than
+    /// `stripe.api_version`, by version: each costs a retrieve.
+    pub other_versions_last_day: Vec<Count>,
     /// `pg_notification_queue_usage()`: the fraction of the cluster's NOTIFY
     /// queue in use; a LISTEN session that stops reading makes it grow.
     pub notify_queue_usage: f64,
@@ -40,6 +49,20 @@ pub struct Status {
     pub notifications_skipped: i64,
     /// Why the exit code is 1; empty when all is well.
     pub attention: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IdentityView {
+    pub account_id: String,
+    pub livemode: bool,
+    /// `api` (`GET /v1/account`) or `config` (`stripe.account_id`).
+    pub source: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Count {
+    pub key: String,
+    pub events: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -75,7 +98,8 @@ pub struct Run {
 }
 
 impl Status {
-    pub async fn read(pool: &PgPool, schema: &str) -> Result<Status, sqlx::Error> {
+    /// `api_version` is the pinned `stripe.api_version`.
+    pub async fn read(pool: &PgPool, schema: &str, api_version: &str) -> Result<Status, sqlx::Error> {
         let mut tables = Vec::new();
         for t in Table::ALL {
             let sql = format!(
@@ -137,6 +161,37 @@ impl Status {
             .fetch_optional(pool)
             .await?
             .and_then(|v| v.parse::<i64>().ok());
+        let identity = crate::identity::stored(pool).await?.map(|i| IdentityView {
+            account_id: i.account_id,
+            livemode: i.livemode,
+            source: i.source.to_string(),
+        });
+        let counts = |rows: Vec<(Option<String>, i64)>| {
+            rows.into_iter().map(|(k, events)| Count { key: k.unwrap_or_default(), events }).collect::<Vec<_>>()
+        };
+        let isolated_last_hour = counts(
+            sqlx::query_as(
+                "SELECT outcome_detail, count(*) FROM stripe_mirror.events
+                 WHERE status = 'ignored' AND outcome_detail IN ($1, $2) AND received_at > now() - interval '1 hour'
+                 GROUP BY 1 ORDER BY 1",
+            )
+            .bind(crate::apply::OTHER_MODE)
+            .bind(crate::apply::OTHER_ACCOUNT)
+            .fetch_all(pool)
+            .await?,
+        );
+        // Walks events_created_idx; parses only the last day's payloads.
+        let other_versions_last_day = counts(
+            sqlx::query_as(
+                "SELECT v, count(*) FROM (
+                   SELECT payload::json ->> 'api_version' AS v FROM stripe_mirror.events
+                   WHERE created > extract(epoch FROM now())::bigint - 86400) e
+                 WHERE v IS DISTINCT FROM $1 AND v IS NOT NULL GROUP BY v ORDER BY v",
+            )
+            .bind(api_version)
+            .fetch_all(pool)
+            .await?,
+        );
         let queue = crate::db::notify_queue(pool).await?;
         let now = chrono::Utc::now().timestamp();
         let mut status = Status {
@@ -150,6 +205,9 @@ impl Status {
             runs,
             events_cursor,
             events_cursor_age_secs: events_cursor.map(|c| now - c),
+            identity,
+            isolated_last_hour,
+            other_versions_last_day,
             notify_queue_usage: queue.usage,
             notify_queue_limit: queue.limit,
             notifications_skipped: queue.skipped,
@@ -177,6 +235,14 @@ impl Status {
                 (age + 43_200) / 86_400
             )),
             Some(_) => {}
+        }
+        for c in &self.isolated_last_hour {
+            out.push(format!(
+                "{} event(s) of {} in the last hour were ignored: an endpoint of another {} sends to this mirror (check the endpoint and which secrets webhook.secrets holds)",
+                c.events,
+                if c.key == crate::apply::OTHER_MODE { "another mode" } else { "another account" },
+                if c.key == crate::apply::OTHER_MODE { "mode (test/live)" } else { "account (Connect)" },
+            ));
         }
         if self.notify_queue_usage >= self.notify_queue_limit / 2.0 {
             out.push(format!(
@@ -231,6 +297,22 @@ impl Status {
             None => {
                 let _ = writeln!(o, "events cursor:     none");
             }
+        }
+        match &self.identity {
+            Some(i) => {
+                let mode = if i.livemode { "live" } else { "test" };
+                let _ = writeln!(o, "mirroring:         {} ({mode} mode, known by {})", i.account_id, i.source);
+            }
+            None => {
+                let _ = writeln!(o, "mirroring:         not known yet (first backfill or serve with a key)");
+            }
+        }
+        for c in &self.other_versions_last_day {
+            let _ = writeln!(
+                o,
+                "other api_version: {} event(s) in {} in the last 24 h, each retrieved again at the pinned version; fix: `stripe-mirror endpoint create` (an endpoint in the pinned version), then delete the old endpoint",
+                c.events, c.key
+            );
         }
         let _ = writeln!(
             o,
@@ -310,6 +392,9 @@ mod tests {
             runs: Vec::new(),
             events_cursor: Some(0),
             events_cursor_age_secs: Some(60),
+            identity: None,
+            isolated_last_hour: Vec::new(),
+            other_versions_last_day: Vec::new(),
             notify_queue_usage: 0.0,
             notify_queue_limit: 0.5,
             notifications_skipped: 0,

@@ -11,7 +11,11 @@
 //!   settle by asking the API (see `sync::write_objects`);
 //! * a state retrieved from the API after we saw the row at version `v` is
 //!   authoritative over it: it replaces the row when `version <= v`;
-//! * a deleted row is never written again, except to keep newer data.
+//! * a deleted row stays deleted for every older state of its object; only a
+//!   new incarnation replaces it: an object whose own `created` is later than
+//!   the tombstoned data's (a custom id created again: products, plans,
+//!   coupons), or a state fetched from the API after the tombstone was
+//!   written (a list page or retrieve answered later than its version).
 
 use serde_json::value::RawValue;
 use sqlx::{AssertSqlSafe, PgConnection, Row as _};
@@ -68,16 +72,26 @@ pub struct Version {
     /// Rows at or below this version are replaced even on a tie: the state was
     /// fetched after we saw them. `i64::MIN` for "as of `at`" only.
     pub supersedes: i64,
+    /// The state is an API answer (a list page or a retrieve), not an event:
+    /// Stripe listed the object alive at `at`, so it replaces a tombstone
+    /// written before then.
+    pub from_api: bool,
 }
 
 impl Version {
+    /// A state carried by an event created at `at`.
     pub fn as_of(at: i64) -> Version {
-        Version { at, supersedes: i64::MIN }
+        Version { at, supersedes: i64::MIN, from_api: false }
+    }
+
+    /// A state listed by the API in an answer dated `at`.
+    pub fn listed(at: i64) -> Version {
+        Version { at, supersedes: i64::MIN, from_api: true }
     }
 
     /// A state fetched after the row was seen at `seen` (None: no row).
     pub fn fetched(at: i64, seen: Option<i64>) -> Version {
-        Version { at, supersedes: seen.unwrap_or(i64::MIN) }
+        Version { at, supersedes: seen.unwrap_or(i64::MIN), from_api: true }
     }
 }
 
@@ -110,6 +124,21 @@ impl Upserted {
     pub fn written(&self) -> impl Iterator<Item = &String> {
         self.inserted.iter().chain(&self.updated).chain(&self.unchanged)
     }
+}
+
+/// Advisory-lock namespace of the objects being written (the two-key form;
+/// `sync`'s run lock uses the one-key form, a separate key space).
+const OBJECT_LOCKS: i32 = 0x534d_4f42; // "SMOB"
+
+/// What a tombstone did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tombstoned {
+    /// The row is now deleted (it was live, or unknown).
+    Deleted,
+    /// It was deleted already; its stub data was replaced by the object.
+    Completed,
+    /// Nothing: already deleted, or the delete was of an older incarnation.
+    Unchanged,
 }
 
 /// SQL for one table, built once with the configured schema.
@@ -171,12 +200,14 @@ impl Store {
         let parents: Vec<Option<&str>> = rows.iter().map(|r| r.parent).collect();
         let ats: Vec<i64> = rows.iter().map(|r| r.version.at).collect();
         let supersedes: Vec<i64> = rows.iter().map(|r| r.version.supersedes).collect();
+        let from_api: Vec<bool> = rows.iter().map(|r| r.version.from_api).collect();
         let written = sqlx::query(AssertSqlSafe(self.sql(table).upsert.as_str()))
             .bind(&ids)
             .bind(&data)
             .bind(&parents)
             .bind(&ats)
             .bind(&supersedes)
+            .bind(&from_api)
             .fetch_all(&mut *conn)
             .await?;
         let mut seen = std::collections::HashSet::with_capacity(written.len());
@@ -191,7 +222,7 @@ impl Store {
                 (false, false) => out.updated.push(id),
             }
         }
-        let at_of: std::collections::HashMap<&str, i64> = rows.iter().map(|r| (r.id, r.version.at)).collect();
+        let incoming_of: std::collections::HashMap<&str, Version> = rows.iter().map(|r| (r.id, r.version)).collect();
         let (skip_ids, skip_data): (Vec<&str>, Vec<&str>) =
             ids.iter().zip(&data).filter(|(id, _)| !seen.contains(**id)).map(|(i, d)| (*i, *d)).unzip();
         if skip_ids.is_empty() {
@@ -207,9 +238,13 @@ impl Store {
             let stored_version: i64 = row.try_get(1)?;
             let deleted: bool = row.try_get(2)?;
             let same: bool = row.try_get(3)?;
-            if deleted {
+            let incoming = incoming_of.get(id.as_str());
+            let tie = incoming.is_some_and(|v| v.at == stored_version) && !same;
+            // A tombstone is tied only with an API answer of its own second:
+            // the object may have been created again after the deletion.
+            if deleted && !(tie && incoming.is_some_and(|v| v.from_api)) {
                 out.deleted.push(id);
-            } else if Some(&stored_version) == at_of.get(id.as_str()) && !same {
+            } else if tie {
                 out.tied.push((id, stored_version));
             } else if same {
                 out.unchanged.push(id);
@@ -221,9 +256,9 @@ impl Store {
     }
 
     /// Marks a row deleted. `data` replaces the stored data only when it is a
-    /// full object (not a `{id, object, deleted}` stub) at least as new; a row
-    /// never seen is inserted with whatever we have. Returns false when the
-    /// row was already deleted.
+    /// full object of the table's type (not a `{id, object, deleted}` stub)
+    /// at least as new; a row never seen is inserted with `data`, so callers
+    /// pass a stub when they hold no object of the table's type and version.
     pub async fn tombstone(
         &self,
         conn: &mut PgConnection,
@@ -232,15 +267,20 @@ impl Store {
         data: &RawValue,
         full_object: bool,
         at: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(AssertSqlSafe(self.sql(table).tombstone.as_str()))
-            .bind(id)
-            .bind(data.get())
-            .bind(at)
-            .bind(full_object)
-            .execute(&mut *conn)
-            .await?;
-        Ok(done.rows_affected() > 0)
+    ) -> Result<Tombstoned, sqlx::Error> {
+        let (was_deleted, wrote): (Option<bool>, bool) =
+            sqlx::query_as(AssertSqlSafe(self.sql(table).tombstone.as_str()))
+                .bind(id)
+                .bind(data.get())
+                .bind(at)
+                .bind(full_object)
+                .fetch_one(&mut *conn)
+                .await?;
+        Ok(match (wrote, was_deleted) {
+            (false, _) => Tombstoned::Unchanged,
+            (true, Some(true)) => Tombstoned::Completed,
+            (true, _) => Tombstoned::Deleted,
+        })
     }
 
     /// Marks deleted the children of each parent not in `keep` (items removed
@@ -267,6 +307,26 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Locks the objects `ids` (a parent with its children, a price with its
+    /// plan twin) for the transaction, in one global order, before any row is
+    /// written. Every writer — apply batches, resolved events, list pages —
+    /// takes them, so concurrent writers sharing objects queue in that order
+    /// instead of locking rows in their own order and deadlocking.
+    pub async fn lock_objects(conn: &mut PgConnection, ids: &[&str]) -> Result<(), sqlx::Error> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock($1, h)
+             FROM (SELECT DISTINCT hashtext(id) AS h FROM UNNEST($2::text[]) AS id ORDER BY h) AS keys",
+        )
+        .bind(OBJECT_LOCKS)
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
     /// The stored version and deleted flag of one row.
     pub async fn version_of(
         &self,
@@ -280,6 +340,20 @@ impl Store {
     }
 }
 
+/// SQL, inside the upsert: the incoming state `i` is a later incarnation
+/// than the tombstoned `s.data`: its own `created` is later, or the tombstone
+/// is a stub that never knew its object (then only a state newer than the
+/// tombstone counts: no older state of the object resurrects it). `IS TRUE`:
+/// a missing `created` is NULL, which must read as "no", also under `NOT`.
+const NEWER_INCARNATION: &str = "(CASE WHEN jsonb_typeof(s.data -> 'created') = 'number'
+       THEN jsonb_typeof(i.data -> 'created') = 'number' AND (i.data -> 'created') > (s.data -> 'created')
+       ELSE i.at > s.version END) IS TRUE";
+
+/// SQL: the deleted object `excluded.data` is an older incarnation than the
+/// stored row (a late delete of a custom id since created again).
+const OLDER_INCARNATION: &str = "(jsonb_typeof(excluded.data -> 'created') = 'number'
+       AND jsonb_typeof(s.data -> 'created') = 'number' AND (excluded.data -> 'created') < (s.data -> 'created')) IS TRUE";
+
 impl TableSql {
     fn new(schema: &str, table: Table) -> TableSql {
         let t = format!("\"{schema}\".{}", table.name());
@@ -288,20 +362,28 @@ impl TableSql {
             None => (String::new(), String::new(), String::new()),
         };
         // `old` is read before the insert in the same snapshot, so it tells
-        // inserted from updated and whether the data actually changed.
+        // inserted from updated and whether the data actually changed. The
+        // ordering rule is one CASE per conflicting row, evaluated against
+        // that row's incoming version (see the module docs).
         let upsert = format!(
-            "WITH i AS (SELECT * FROM UNNEST($1::text[], $2::jsonb[], $3::text[], $4::int8[], $5::int8[])
-                        AS i(id, data, parent, at, supersedes)),
-             old AS (SELECT s.id, s.data FROM {t} s JOIN i USING (id)),
+            "WITH i AS (SELECT * FROM UNNEST($1::text[], $2::jsonb[], $3::text[], $4::int8[], $5::int8[], $6::bool[])
+                        AS i(id, data, parent, at, supersedes, from_api)),
+             old AS (SELECT s.id, s.data, s.deleted FROM {t} s JOIN i USING (id)),
              up AS (
                INSERT INTO {t} AS s (id, data, version, synced_at{pcol})
                SELECT i.id, i.data, i.at, now(){pval} FROM i
                ON CONFLICT (id) DO UPDATE
-                 SET data = excluded.data, version = GREATEST(s.version, excluded.version), synced_at = now(){pset}
-                 WHERE NOT s.deleted AND (s.version < excluded.version
-                   OR s.version <= (SELECT i.supersedes FROM i WHERE i.id = s.id))
+                 SET data = excluded.data, deleted = false, version = GREATEST(s.version, excluded.version),
+                     synced_at = now(){pset}
+                 WHERE (SELECT CASE
+                          WHEN NOT s.deleted THEN s.version < i.at OR s.version <= i.supersedes
+                          ELSE (i.from_api AND (s.version < i.at OR s.version <= i.supersedes))
+                            OR {newer}
+                        END FROM i WHERE i.id = s.id)
                RETURNING s.id, s.data)
-             SELECT up.id, old.id IS NULL, old.data IS NOT DISTINCT FROM up.data FROM up LEFT JOIN old USING (id)"
+             SELECT up.id, old.id IS NULL, old.data IS NOT DISTINCT FROM up.data AND NOT old.deleted
+             FROM up LEFT JOIN old USING (id)",
+            newer = NEWER_INCARNATION,
         );
         // One primary-key probe per row: LATERAL … LIMIT 1 keeps the planner
         // from joining the whole table (a cached plan made on an empty table
@@ -317,13 +399,25 @@ impl TableSql {
             Some(c) => (format!(", {c}"), ", ''".to_string()),
             None => (String::new(), String::new()),
         };
+        // A delete replaces a live row unless its object is an older
+        // incarnation than the stored one; it completes a tombstone whose
+        // data is a stub or another object (`plan.deleted` stores a price
+        // stub, its `price.deleted` twin the price). `old` tells a new
+        // tombstone from an improved one.
         let tombstone = format!(
-            "INSERT INTO {t} AS s (id, data, version, deleted, synced_at{tcol})
-             VALUES ($1, $2::jsonb, $3, true, now(){tval})
-             ON CONFLICT (id) DO UPDATE
-               SET deleted = true, synced_at = now(), version = GREATEST(s.version, excluded.version),
-                   data = CASE WHEN $4 AND excluded.version >= s.version THEN excluded.data ELSE s.data END
-               WHERE NOT s.deleted"
+            "WITH old AS (SELECT deleted FROM {t} WHERE id = $1 LIMIT 1),
+             up AS (
+               INSERT INTO {t} AS s (id, data, version, deleted, synced_at{tcol})
+               VALUES ($1, $2::jsonb, $3, true, now(){tval})
+               ON CONFLICT (id) DO UPDATE
+                 SET deleted = true, synced_at = now(), version = GREATEST(s.version, excluded.version),
+                     data = CASE WHEN $4 AND excluded.version >= s.version THEN excluded.data ELSE s.data END
+                 WHERE (NOT s.deleted AND NOT {older})
+                    OR (s.deleted AND $4 AND excluded.version >= s.version
+                        AND (s.data ->> 'deleted' = 'true' OR s.data ->> 'object' IS DISTINCT FROM excluded.data ->> 'object'))
+               RETURNING 1)
+             SELECT (SELECT deleted FROM old), EXISTS (SELECT 1 FROM up)",
+            older = OLDER_INCARNATION,
         );
         // `s.{c} = ANY($1)` gives the planner an index condition on the child
         // table whatever its statistics said when the plan was cached; joined

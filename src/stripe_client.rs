@@ -6,6 +6,8 @@
 //! no `Request-Id`), ignores `Retry-After`, opens a new connection per request
 //! and adds ~350 s to a clean release build; see README, "Dependencies".
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -21,10 +23,20 @@ use crate::rate_limit::RateLimiter;
 pub enum ApiError {
     #[error("STRIPE_SECRET_KEY was rejected by Stripe")]
     Unauthorized,
+    /// 403: a restricted key without permission for this resource.
+    #[error("STRIPE_SECRET_KEY may not read {path} (a restricted key without that permission)")]
+    Forbidden { path: String },
     #[error("not found: {path}")]
     NotFound { path: String },
     #[error("Stripe answered {status} for {path} (request {request_id}): {message}")]
-    Status { status: u16, path: String, request_id: String, message: String },
+    Status {
+        status: u16,
+        path: String,
+        request_id: String,
+        message: String,
+        code: Option<String>,
+        param: Option<String>,
+    },
     #[error("request to {path} failed: {message}")]
     Transport { path: String, message: String },
     #[error("unexpected answer from {path}: {message}")]
@@ -61,6 +73,27 @@ struct WireError {
 #[derive(Deserialize)]
 struct WireErrorBody {
     message: Option<String>,
+    code: Option<String>,
+    param: Option<String>,
+}
+
+impl ApiError {
+    /// The object asked for does not exist (any more): 404, or Stripe's
+    /// `resource_missing` code on a 400.
+    pub fn is_resource_missing(&self) -> bool {
+        match self {
+            ApiError::NotFound { .. } => true,
+            ApiError::Status { code, .. } => code.as_deref() == Some("resource_missing"),
+            _ => false,
+        }
+    }
+
+    /// A list's `starting_after` names an object deleted since: Stripe
+    /// refuses the cursor (`resource_missing` on param `starting_after`).
+    pub fn is_cursor_missing(&self) -> bool {
+        matches!(self, ApiError::Status { code, param, .. }
+            if code.as_deref() == Some("resource_missing") && param.as_deref() == Some("starting_after"))
+    }
 }
 
 pub struct StripeClient {
@@ -69,6 +102,10 @@ pub struct StripeClient {
     key: SecretString,
     api_version: String,
     limiter: RateLimiter,
+    /// Stripe limits each API operation on its own (25 requests/s by
+    /// default) beside the account-wide limit: one limiter per operation.
+    operations: Mutex<HashMap<String, Arc<RateLimiter>>>,
+    per_operation: u32,
     max_retries: u32,
     list_windows: u32,
     metrics: Metrics,
@@ -93,6 +130,8 @@ impl StripeClient {
             key,
             api_version: cfg.api_version.clone(),
             limiter: RateLimiter::new(rate),
+            operations: Mutex::new(HashMap::new()),
+            per_operation: cfg.requests_per_second_per_operation,
             max_retries: cfg.max_retries,
             list_windows: cfg.list_windows.max(1),
             metrics,
@@ -113,13 +152,26 @@ impl StripeClient {
         self.limiter.waits()
     }
 
+    /// The limiter of one API operation (its path with ids replaced).
+    fn operation(&self, path: &str) -> Arc<RateLimiter> {
+        let mut ops = self.operations.lock().unwrap_or_else(|e| e.into_inner());
+        ops.entry(operation_of(path)).or_insert_with(|| Arc::new(RateLimiter::new(self.per_operation))).clone()
+    }
+
     /// GET `path` with `query`, retried on 429, 5xx, timeouts and connection
     /// errors with jittered exponential backoff, honouring `Retry-After` and
     /// `Stripe-Should-Retry`. <https://docs.stripe.com/error-low-level>
+    ///
+    /// A 429 from one of Stripe's rate limiters (it names itself in
+    /// `Stripe-Rate-Limited-Reason`) is not a failure: the limiter it names
+    /// (the account's, or this operation's) slows down and the request waits
+    /// its turn again, without using up a retry.
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Answer, ApiError> {
+        let operation = self.operation(path);
         let mut attempt = 0;
+        let mut rate_limited = 0;
         loop {
-            let waited = self.limiter.acquire().await;
+            let waited = self.limiter.acquire().await + operation.acquire().await;
             if !waited.is_zero() {
                 self.metrics.rate_limit_waited(waited.as_secs_f64());
             }
@@ -149,25 +201,56 @@ impl StripeClient {
                     let request_id = header(&resp, "request-id").unwrap_or_default();
                     let should_retry = header(&resp, "stripe-should-retry");
                     let retry_after = header(&resp, "retry-after").and_then(|v| v.parse::<f64>().ok());
+                    let limited_by = header(&resp, "stripe-rate-limited-reason");
                     let body = resp
                         .bytes()
                         .await
                         .map_err(|e| ApiError::Transport { path: path.to_string(), message: e.to_string() })?;
                     if status.is_success() {
+                        self.limiter.recover();
+                        operation.recover();
                         return Ok(Answer { body, date });
                     }
-                    if status == StatusCode::UNAUTHORIZED {
-                        return Err(ApiError::Unauthorized);
+                    match status {
+                        StatusCode::UNAUTHORIZED => return Err(ApiError::Unauthorized),
+                        StatusCode::FORBIDDEN => return Err(ApiError::Forbidden { path: path.to_string() }),
+                        StatusCode::NOT_FOUND => return Err(ApiError::NotFound { path: path.to_string() }),
+                        _ => {}
                     }
-                    if status == StatusCode::NOT_FOUND {
-                        return Err(ApiError::NotFound { path: path.to_string() });
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        self.metrics.api_rate_limited(limited_by.as_deref().unwrap_or("none"));
+                        let limiter = match limited_by.as_deref() {
+                            Some(r) if r.starts_with("endpoint") => Some(&*operation),
+                            Some(r) if r.starts_with("global") => Some(&self.limiter),
+                            _ => None,
+                        };
+                        if let Some(limiter) = limiter.filter(|_| rate_limited < RATE_LIMITED_RETRIES) {
+                            rate_limited += 1;
+                            limiter.slow_down();
+                            tracing::debug!(
+                                path,
+                                reason = limited_by.as_deref(),
+                                "rate limited by Stripe; slowing down"
+                            );
+                            if let Some(s) = retry_after.filter(|s| s.is_finite() && *s > 0.0) {
+                                tokio::time::sleep(Duration::from_secs_f64(s.min(60.0))).await;
+                            }
+                            continue;
+                        }
                     }
-                    let message = serde_json::from_slice::<WireError>(&body)
-                        .ok()
-                        .and_then(|e| e.error.message)
-                        .unwrap_or_default();
-                    let error =
-                        ApiError::Status { status: status.as_u16(), path: path.to_string(), request_id, message };
+                    let wire = serde_json::from_slice::<WireError>(&body).ok().map(|e| e.error);
+                    let (message, code, param) = match wire {
+                        Some(w) => (w.message.unwrap_or_default(), w.code, w.param),
+                        None => (String::new(), None, None),
+                    };
+                    let error = ApiError::Status {
+                        status: status.as_u16(),
+                        path: path.to_string(),
+                        request_id,
+                        message,
+                        code,
+                        param,
+                    };
                     let retryable = match should_retry.as_deref() {
                         Some("true") => true,
                         Some("false") => false,
@@ -249,6 +332,57 @@ impl StripeClient {
     }
 }
 
+/// A request slowed down by Stripe's rate limiters this many times in a row
+/// counts as failed after all (their 429s would otherwise never end it).
+const RATE_LIMITED_RETRIES: u32 = 50;
+
+/// The operation a path belongs to, as Stripe counts its per-endpoint limit:
+/// ids replaced by `{id}` (`/v1/customers/cus_1` → `/v1/customers/{id}`,
+/// `/v1/invoices/in_1/lines` → `/v1/invoices/{id}/lines`). After `/v1`,
+/// segments alternate between a resource and an id, except that a few
+/// namespaces (`/v1/checkout/sessions`) take two segments for the resource.
+pub fn operation_of(path: &str) -> String {
+    const NAMESPACES: [&str; 14] = [
+        "checkout",
+        "billing_portal",
+        "billing",
+        "radar",
+        "issuing",
+        "terminal",
+        "identity",
+        "tax",
+        "test_helpers",
+        "treasury",
+        "climate",
+        "financial_connections",
+        "reporting",
+        "entitlements",
+    ];
+    let mut out = String::with_capacity(path.len());
+    let mut segments = path.trim_start_matches('/').split('/').peekable();
+    if let Some(first) = segments.next() {
+        out.push('/');
+        out.push_str(first); // `v1`
+    }
+    let mut resource = true;
+    while let Some(segment) = segments.next() {
+        out.push('/');
+        if resource {
+            out.push_str(segment);
+            if NAMESPACES.contains(&segment) {
+                if let Some(next) = segments.next() {
+                    out.push('/');
+                    out.push_str(next);
+                }
+            }
+        } else {
+            out.push_str("{id}");
+        }
+        resource = !resource;
+    }
+    out
+}
+
 fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
     resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
@@ -274,6 +408,16 @@ pub fn object_id(raw: &RawValue) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operations_replace_ids_only() {
+        assert_eq!(operation_of("/v1/customers"), "/v1/customers");
+        assert_eq!(operation_of("/v1/customers/cus_1"), "/v1/customers/{id}");
+        assert_eq!(operation_of("/v1/products/gold_plan"), "/v1/products/{id}");
+        assert_eq!(operation_of("/v1/invoices/in_1/lines"), "/v1/invoices/{id}/lines");
+        assert_eq!(operation_of("/v1/checkout/sessions/cs_1/line_items"), "/v1/checkout/sessions/{id}/line_items");
+        assert_eq!(operation_of("/v1/subscription_items"), "/v1/subscription_items");
+    }
 
     #[test]
     fn backoff_honours_retry_after() {

@@ -12,11 +12,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use sqlx::{PgPool, Row as _};
+use sqlx::PgPool;
 
+use crate::config::Config;
 use crate::event::{has_nul_escape, Envelope, Kind};
-use crate::mirror::{table_of, Mirror, WriteError};
-use crate::store::Version;
+use crate::identity::{Identity, IdentityError};
+use crate::mirror::{table_of, Item, Mirror, Resolved, WriteError};
+use crate::store::{Store, Version};
 use crate::stripe_client::{object_id, StripeClient};
 
 /// Events kept by Stripe: `GET /v1/events` covers the last 30 days.
@@ -60,6 +62,10 @@ pub enum SyncError {
     Db(#[from] sqlx::Error),
     #[error("another backfill or reconcile holds the lock")]
     Busy,
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("the sweep would tombstone {would} of the {live} live rows of {table} (more than {percent}%): none were tombstoned. If Stripe really deleted them, run `stripe-mirror reconcile --full --allow-mass-delete`; otherwise check STRIPE_SECRET_KEY and stripe.api_base")]
+    MassDelete { table: &'static str, would: u64, live: u64, percent: f64 },
 }
 
 impl From<crate::stripe_client::ApiError> for SyncError {
@@ -126,9 +132,44 @@ pub struct Puller {
     pub pool: PgPool,
     pub mirror: Mirror,
     pub api: Arc<StripeClient>,
+    /// The key, the account it must belong to (`stripe.account_id`) and the
+    /// pinned API version: checked against the tables before any write.
+    pub key: secrecy::SecretString,
+    pub account_id: Option<String>,
+    pub api_version: String,
+    /// The mass-delete guard of the full sweep.
+    pub mass_delete_percent: f64,
+    pub mass_delete_min_rows: u64,
+    /// `--allow-mass-delete`: the guard is off for this run.
+    pub allow_mass_delete: bool,
 }
 
 impl Puller {
+    /// The pull path of `config`, on `mirror`'s tables; `None` without a key.
+    pub fn new(pool: PgPool, mirror: Mirror, config: &Config) -> Option<Puller> {
+        let api = mirror.api.clone()?;
+        let key = config.secret_key().ok()?.clone();
+        Some(Puller {
+            pool,
+            mirror,
+            api,
+            key,
+            account_id: config.stripe.account_id.clone(),
+            api_version: config.stripe.api_version.clone(),
+            mass_delete_percent: config.reconcile.mass_delete_percent,
+            mass_delete_min_rows: config.reconcile.mass_delete_min_rows,
+            allow_mass_delete: false,
+        })
+    }
+
+    /// Checks that the key belongs to the account and mode these tables
+    /// mirror (storing the identity on the first run); nothing is written
+    /// before it passes.
+    pub async fn check_identity(&self) -> Result<Identity, SyncError> {
+        Ok(crate::identity::check(&self.pool, &self.api, &self.key, self.account_id.as_deref(), &self.api_version)
+            .await?)
+    }
+
     /// Pages every list of `kind` into the tables. `progress` is told the
     /// number of objects after each page. A list with more than one page is
     /// split into `created` windows paged concurrently (`Puller::windows`).
@@ -187,22 +228,54 @@ impl Puller {
     ) -> Result<(Counts, HashSet<String>), SyncError> {
         let mut seen = HashSet::new();
         let mut after = match mode {
-            Mode::Backfill => self.cursor(&cursor_name).await?,
+            Mode::Backfill => match self.cursor(&cursor_name).await?.map(|v| Checkpoint::parse(&v)) {
+                Some(Checkpoint::Done) => return Ok((Counts::default(), seen)),
+                Some(Checkpoint::After(c)) => Some(c),
+                None => None,
+            },
             Mode::FullSweep => None,
         };
-        if after.as_deref() == Some("done") {
-            return Ok((Counts::default(), seen));
+        if after.is_some() {
+            first_page = None;
         }
         // Fetching the next page overlaps writing this one: the API and
         // Postgres each wait on the other less.
         let (pages, arrived) = tokio::sync::mpsc::channel::<crate::stripe_client::Page>(2);
         let fetch = async move {
+            // After a cursor object was deleted: only objects created at or
+            // before it are left to list (newest first).
+            let mut created_lte: Option<i64> = None;
             loop {
                 let page = match first_page.take() {
                     Some(page) => page,
-                    None => self.api.list_page(kind.api_path(), &filters, after.as_deref()).await?,
+                    None => {
+                        let mut query = filters.clone();
+                        if let Some(c) = created_lte {
+                            query.push(("created[lte]", c.to_string()));
+                        }
+                        let starting_after = after.as_ref().map(|c: &Cursor| c.id.as_str());
+                        match self.api.list_page(kind.api_path(), &query, starting_after).await {
+                            Ok(page) => page,
+                            // Stripe refuses a `starting_after` deleted since
+                            // (stripe-php#1264): go on from its `created`
+                            // (objects of that second are listed again,
+                            // harmlessly), or from the window's start.
+                            Err(e) if e.is_cursor_missing() && after.is_some() => {
+                                let gone = after.take();
+                                created_lte = gone.as_ref().and_then(|c| c.created).or(created_lte);
+                                tracing::info!(
+                                    r#type = kind.object_name(),
+                                    after = gone.map(|c| c.id),
+                                    created_lte,
+                                    "list cursor was deleted; paging on from its created time"
+                                );
+                                continue;
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
                 };
-                let next = page.data.last().and_then(|o| object_id(o)).filter(|_| page.has_more);
+                let next = Cursor::last_of(&page);
                 if pages.send(page).await.is_err() {
                     return Ok(()); // the writer stopped; its error is reported
                 }
@@ -218,16 +291,14 @@ impl Puller {
             let mut arrived = arrived;
             let mut written = Counts::default();
             while let Some(page) = arrived.recv().await {
-                let next = page.data.last().and_then(|o| object_id(o)).filter(|_| page.has_more);
                 if mode == Mode::FullSweep {
                     seen.extend(page.data.iter().filter_map(|o| object_id(o)));
                 }
-                let mut tx = crate::db::begin_replayable(&self.pool).await?;
-                let c = self.write_page(&mut tx, kind, &page.data, page.date).await?;
-                if mode == Mode::Backfill {
-                    set_cursor(&mut tx, &cursor_name, next.as_deref().unwrap_or("done")).await?;
-                }
-                tx.commit().await?;
+                let checkpoint = match mode {
+                    Mode::Backfill => Some((cursor_name.as_str(), Checkpoint::after_page(&page).encode())),
+                    Mode::FullSweep => None,
+                };
+                let c = self.write_page(kind, &page.data, page.date, checkpoint).await?;
                 written.add(&c);
                 report(c.fetched);
             }
@@ -301,14 +372,55 @@ impl Puller {
         Ok((Window::from_bounds(&plan), None))
     }
 
+    /// Writes one listed page, with its checkpoint when given, in one
+    /// transaction: truncated child lists are paged from the API first (no
+    /// transaction is open meanwhile), the page's objects are locked in the
+    /// order every writer uses, and a deadlock or serialization failure
+    /// redoes the transaction (bounded, counted). Same-second ties are
+    /// settled by retrieving those objects after the commit.
     async fn write_page(
         &self,
-        conn: &mut sqlx::PgConnection,
         kind: Kind,
         objects: &[Box<RawValue>],
         date: i64,
+        checkpoint: Option<(&str, String)>,
     ) -> Result<Counts, SyncError> {
-        let r = self.mirror.write_objects(conn, kind, objects, Version::as_of(date)).await?;
+        let items: Vec<Item> = objects.iter().filter_map(|o| Item::read(kind, o, Version::listed(date))).collect();
+        let children = self.mirror.fetch_children(kind, &items).await?;
+        let refs: Vec<&Item> = items.iter().collect();
+        let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        let mut attempt = 0;
+        let mut r = loop {
+            let mut tx = crate::db::begin_replayable(&self.pool).await?;
+            let written = async {
+                Store::lock_objects(&mut tx, &ids).await?;
+                let r = self.mirror.write(&mut tx, kind, &refs, &children).await?;
+                if let Some((name, value)) = &checkpoint {
+                    set_cursor(&mut tx, name, value).await?;
+                }
+                Ok::<_, WriteError>(r)
+            }
+            .await;
+            match written {
+                Ok(r) => {
+                    tx.commit().await?;
+                    break r;
+                }
+                Err(WriteError::Db(e)) if crate::db::is_conflict(&e) && attempt < crate::db::CONFLICT_RETRIES => {
+                    attempt += 1;
+                    self.mirror.metrics.write_retried("page");
+                    tracing::debug!(r#type = kind.object_name(), attempt, error = %e, "page write conflicted; redoing it");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        for (id, _) in std::mem::take(&mut r.tied) {
+            match self.mirror.resolve(&self.pool, kind, &id).await? {
+                Resolved::Written(w) if w.written().next().is_some() => r.updated.push(id),
+                Resolved::Written(_) => r.stale.push(id),
+                Resolved::Deleted => r.deleted.push(id),
+            }
+        }
         Ok(Counts {
             fetched: objects.len() as u64,
             inserted: r.inserted.len() as u64,
@@ -321,25 +433,29 @@ impl Puller {
 
     /// Rows we hold as live that no list returned: retrieve each; Stripe
     /// says deleted (or 404) → tombstone, otherwise store what it says.
+    /// When that would be more than the mass-delete guard allows (a key of
+    /// another account or mode lists nothing), nothing is retrieved or
+    /// tombstoned and the sweep fails, unless `allow_mass_delete`.
     async fn tombstone_unlisted(&self, kind: Kind, seen: &HashSet<String>) -> Result<u64, SyncError> {
-        let sql = format!(
-            "SELECT id, version FROM \"{}\".{} WHERE NOT deleted",
-            self.mirror.store.schema(),
-            table_of(kind).name()
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        let table = table_of(kind);
+        let sql = format!("SELECT id FROM \"{}\".{} WHERE NOT deleted", self.mirror.store.schema(), table.name());
+        let live: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        let unlisted: Vec<&String> = live.iter().filter(|id| !seen.contains(*id)).collect();
+        let would = unlisted.len() as u64;
+        let limit = (live.len() as f64 * self.mass_delete_percent / 100.0).floor() as u64;
+        if would > limit && would > self.mass_delete_min_rows && !self.allow_mass_delete {
+            return Err(SyncError::MassDelete {
+                table: table.name(),
+                would,
+                live: live.len() as u64,
+                percent: self.mass_delete_percent,
+            });
+        }
         let mut deleted = 0;
-        for row in rows {
-            let id: String = row.try_get(0)?;
-            if seen.contains(&id) {
-                continue;
-            }
-            let version: i64 = row.try_get(1)?;
-            let mut tx = self.pool.begin().await?;
-            if let crate::mirror::Refetched::Deleted = self.mirror.refetch(&mut tx, kind, &id, Some(version)).await? {
+        for id in unlisted {
+            if let Resolved::Deleted = self.mirror.resolve(&self.pool, kind, id).await? {
                 deleted += 1;
             }
-            tx.commit().await?;
         }
         Ok(deleted)
     }
@@ -351,15 +467,26 @@ impl Puller {
             .await
     }
 
-    /// Notes the newest event's time (or now) as the Events API cursor if
-    /// none is stored, so reconcile replays what happens during a backfill.
-    pub async fn mark_events_position(&self) -> Result<(), SyncError> {
-        if self.cursor(EVENTS_CURSOR).await?.is_some() {
-            return Ok(());
+    /// Stripe's time now (the `Date` of a one-event page): where events
+    /// catch-up resumes after a sweep that starts now.
+    pub async fn events_position(&self) -> Result<i64, SyncError> {
+        Ok(self.api.get("/v1/events", &[("limit", "1".into())]).await?.date)
+    }
+
+    /// Sets the Events API cursor to `at` if none is stored (a backfill
+    /// starting: what happens during it is replayed afterwards).
+    pub async fn mark_events_position(&self, at: i64) -> Result<(), SyncError> {
+        if self.cursor(EVENTS_CURSOR).await?.is_none() {
+            self.set_events_position(at).await?;
         }
-        let page = self.api.get("/v1/events", &[("limit", "1".into())]).await?;
+        Ok(())
+    }
+
+    /// Sets the Events API cursor to `at`, replacing any (a full sweep that
+    /// started at `at` has covered everything before it).
+    pub async fn set_events_position(&self, at: i64) -> Result<(), SyncError> {
         let mut conn = self.pool.acquire().await?;
-        set_cursor(&mut conn, EVENTS_CURSOR, &page.date.to_string()).await?;
+        set_cursor(&mut conn, EVENTS_CURSOR, &at.to_string()).await?;
         Ok(())
     }
 
@@ -433,6 +560,64 @@ async fn set_cursor(conn: &mut sqlx::PgConnection, name: &str, value: &str) -> R
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Where a backfill list stands: the last object written, or finished.
+/// Stored as JSON, so no object id (a custom id may be `done`) can be
+/// mistaken for the end; plain values from earlier versions still read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Checkpoint {
+    After(Cursor),
+    Done,
+}
+
+/// A list position: `starting_after` and that object's `created`, for when
+/// Stripe refuses the id because the object was deleted since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Cursor {
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CheckpointJson {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<Cursor>,
+    #[serde(default)]
+    done: bool,
+}
+
+impl Cursor {
+    /// The position after `page`, when there is more to list.
+    fn last_of(page: &crate::stripe_client::Page) -> Option<Cursor> {
+        let last = page.data.last().filter(|_| page.has_more)?;
+        Some(Cursor { id: object_id(last)?, created: created_of(last) })
+    }
+}
+
+impl Checkpoint {
+    fn after_page(page: &crate::stripe_client::Page) -> Checkpoint {
+        Cursor::last_of(page).map_or(Checkpoint::Done, Checkpoint::After)
+    }
+
+    fn parse(value: &str) -> Checkpoint {
+        match serde_json::from_str::<CheckpointJson>(value) {
+            Ok(CheckpointJson { done: true, .. }) => Checkpoint::Done,
+            Ok(CheckpointJson { after: Some(c), .. }) => Checkpoint::After(c),
+            Ok(_) => Checkpoint::Done,
+            Err(_) if value == "done" => Checkpoint::Done,
+            Err(_) => Checkpoint::After(Cursor { id: value.to_string(), created: None }),
+        }
+    }
+
+    fn encode(&self) -> String {
+        let json = match self {
+            Checkpoint::Done => CheckpointJson { after: None, done: true },
+            Checkpoint::After(c) => CheckpointJson { after: Some(c.clone()), done: false },
+        };
+        serde_json::to_string(&json).unwrap_or_else(|_| "{\"done\":true}".into())
+    }
 }
 
 /// Forgets backfill checkpoints (`backfill --restart`).
@@ -534,7 +719,17 @@ pub async fn run_finished(
 
 #[cfg(test)]
 mod tests {
-    use super::Window;
+    use super::{Checkpoint, Cursor, Window};
+
+    #[test]
+    fn checkpoints_tell_an_id_named_done_from_the_end() {
+        let done_id = Checkpoint::After(Cursor { id: "done".into(), created: Some(5) });
+        assert_eq!(Checkpoint::parse(&done_id.encode()), done_id);
+        assert_eq!(Checkpoint::parse(&Checkpoint::Done.encode()), Checkpoint::Done);
+        // Values stored by earlier versions.
+        assert_eq!(Checkpoint::parse("done"), Checkpoint::Done);
+        assert_eq!(Checkpoint::parse("cus_1"), Checkpoint::After(Cursor { id: "cus_1".into(), created: None }));
+    }
 
     #[test]
     fn windows_cover_everything_from_their_bounds() {

@@ -2,9 +2,12 @@
 //! (`FOR UPDATE SKIP LOCKED`, so several workers and several daemons share
 //! one inbox without applying an event twice), locks the objects it touches
 //! in one global order (advisory locks, so concurrent batches queue instead
-//! of deadlocking), writes the batch's upserts of
-//! each kind with one statement, applies the other events one by one, and
-//! commits once: a burst costs a few statements and one commit per batch.
+//! of deadlocking), writes the batch's upserts of each kind with one
+//! statement, applies the other events one by one, and commits once: a burst
+//! costs a few statements and one commit per batch.
+//!
+//! A worker never waits on Stripe: events that need an API answer are left
+//! pending under a lease and handed to the [`Resolver`] after the commit.
 //! If anything fails, the batch is redone with a savepoint per event, so a
 //! failing event is rolled back alone and retried later with backoff (parked
 //! as `failed` after `max_attempts`) while the rest is applied.
@@ -16,12 +19,15 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::apply::{apply, InboxEvent, Outcome};
+use crate::apply::{apply_one, apply_upserts, triage, Applied, InboxEvent, Outcome, Step};
 use crate::config::ApplyConfig;
 use crate::event::Kind;
+use crate::identity::SharedScope;
 use crate::inbox;
 use crate::metrics::Metrics;
 use crate::mirror::Mirror;
+use crate::resolver::{Job, Resolver, LEASE_SECS};
+use crate::store::Store;
 
 /// Pause after a pass that found fewer events than a batch.
 const LINGER: Duration = Duration::from_millis(25);
@@ -35,6 +41,10 @@ pub struct Worker {
     pub wake: Arc<Notify>,
     /// Beaten once per loop; the systemd watchdog checks it.
     pub heartbeat: crate::service::Heartbeat,
+    /// The mode, account and API version events must belong to.
+    pub scope: SharedScope,
+    /// Settles, after the commit, the events that need the API.
+    pub resolver: Resolver,
 }
 
 impl Worker {
@@ -86,26 +96,29 @@ impl Worker {
             return Ok(0);
         }
         lock_objects(&mut tx, &events).await?;
-        // Upserts of one kind are written together; the rest one by one after.
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; events.len()];
-        let mut groups: std::collections::HashMap<Kind, Vec<usize>> = std::collections::HashMap::new();
-        let mut batched = Vec::with_capacity(events.len());
-        for (i, ev) in events.iter().enumerate() {
-            let b = crate::apply::batchable(ev);
-            if let Some((kind, _)) = &b {
-                groups.entry(*kind).or_default().push(i);
+        let scope = self.scope.get();
+        let steps: Vec<Step> = events.iter().map(|ev| triage(ev, &scope)).collect();
+        let mut results: Vec<Option<Applied>> = vec![None; events.len()];
+        // Upserts of one kind are written together, in a fixed order of kinds
+        // (and rows in id order, in `mirror`): workers sharing the tables take
+        // row locks in one order, not deadlock.
+        for kind in Kind::ALL {
+            let idxs: Vec<usize> =
+                (0..events.len()).filter(|&i| matches!(&steps[i], Step::Upsert(k, _) if *k == kind)).collect();
+            if idxs.is_empty() {
+                continue;
             }
-            batched.push(b);
-        }
-        // Kinds in a fixed order (and rows in id order, in `mirror`): workers
-        // sharing the tables take row locks in one order, not deadlock.
-        for (kind, idxs) in Kind::ALL.iter().filter_map(|k| groups.get_key_value(k)) {
-            let items: Vec<_> =
-                idxs.iter().filter_map(|&i| batched[i].as_ref().map(|(_, item)| (&events[i], item))).collect();
-            match crate::apply::apply_upserts(&mut tx, &self.mirror, *kind, &items).await {
+            let items: Vec<_> = idxs
+                .iter()
+                .filter_map(|&i| match &steps[i] {
+                    Step::Upsert(_, item) => Some((&events[i], item)),
+                    _ => None,
+                })
+                .collect();
+            match apply_upserts(&mut tx, &self.mirror, kind, &items).await {
                 Ok(list) => {
-                    for (&i, outcome) in idxs.iter().zip(list) {
-                        outcomes[i] = outcome;
+                    for (&i, r) in idxs.iter().zip(list) {
+                        results[i] = r;
                     }
                 }
                 Err(e) => {
@@ -116,11 +129,11 @@ impl Worker {
             }
         }
         for (i, ev) in events.iter().enumerate() {
-            if outcomes[i].is_some() {
+            if results[i].is_some() {
                 continue;
             }
-            match apply(&mut tx, &self.mirror, ev).await {
-                Ok(outcome) => outcomes[i] = Some(outcome),
+            match apply_one(&mut tx, &self.mirror, ev, &steps[i]).await {
+                Ok(r) => results[i] = Some(r),
                 Err(e) => {
                     tracing::debug!(event = %ev.id, error = %e, "batch has a failing event; redoing it one by one");
                     tx.rollback().await?;
@@ -128,15 +141,9 @@ impl Worker {
                 }
             }
         }
-        let done: Vec<(&str, Outcome)> =
-            events.iter().zip(&outcomes).filter_map(|(ev, o)| o.map(|o| (ev.id.as_str(), o))).collect();
-        inbox::finish(&mut tx, &done).await?;
-        tx.commit().await?;
-        for (ev, outcome) in events.iter().zip(&outcomes) {
-            if let Some(o) = outcome {
-                self.record(ev, *o);
-            }
-        }
+        let settled: Vec<(&InboxEvent, &Step, Applied)> =
+            events.iter().zip(&steps).zip(results).filter_map(|((ev, st), r)| r.map(|r| (ev, st, r))).collect();
+        self.conclude(tx, &settled).await?;
         Ok(events.len())
     }
 
@@ -144,13 +151,15 @@ impl Worker {
         let mut tx = crate::db::begin_replayable(&self.pool).await?;
         let events = inbox::claim(&mut tx, self.config.batch_size).await?;
         lock_objects(&mut tx, &events).await?;
-        let mut done = Vec::with_capacity(events.len());
-        for ev in &events {
+        let scope = self.scope.get();
+        let mut settled = Vec::with_capacity(events.len());
+        let steps: Vec<Step> = events.iter().map(|ev| triage(ev, &scope)).collect();
+        for (ev, step) in events.iter().zip(&steps) {
             sqlx::query("SAVEPOINT apply_one").execute(&mut *tx).await?;
-            match apply(&mut tx, &self.mirror, ev).await {
-                Ok(outcome) => {
+            match apply_one(&mut tx, &self.mirror, ev, step).await {
+                Ok(r) => {
                     sqlx::query("RELEASE SAVEPOINT apply_one").execute(&mut *tx).await?;
-                    done.push((ev, outcome));
+                    settled.push((ev, step, r));
                 }
                 Err(e) => {
                     sqlx::query("ROLLBACK TO SAVEPOINT apply_one").execute(&mut *tx).await?;
@@ -163,40 +172,59 @@ impl Worker {
                 }
             }
         }
-        let finished: Vec<(&str, Outcome)> = done.iter().map(|(ev, o)| (ev.id.as_str(), *o)).collect();
-        inbox::finish(&mut tx, &finished).await?;
-        tx.commit().await?;
-        for (ev, outcome) in done {
-            self.record(ev, outcome);
-        }
+        self.conclude(tx, &settled).await?;
         Ok(events.len())
+    }
+
+    /// Records the outcomes, leases the events that need the API, commits,
+    /// and only then hands those to the resolver.
+    async fn conclude(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        settled: &[(&InboxEvent, &Step<'_>, Applied)],
+    ) -> Result<(), sqlx::Error> {
+        let mut done: Vec<(&str, Outcome)> = Vec::with_capacity(settled.len());
+        let mut deferred: Vec<(&str, &str)> = Vec::new();
+        let mut jobs = Vec::new();
+        for (ev, step, r) in settled {
+            match r {
+                Applied::Done(o) => done.push((ev.id.as_str(), *o)),
+                Applied::Resolve(p) => {
+                    deferred.push((ev.id.as_str(), p.why));
+                    if let Step::OtherVersion(_, version) = step {
+                        self.metrics.event_other_version(version);
+                    }
+                    jobs.push(Job { event_id: ev.id.clone(), event_type: ev.event_type.clone(), pending: p.clone() });
+                }
+            }
+        }
+        inbox::finish(&mut tx, &done).await?;
+        inbox::defer(&mut tx, &deferred, LEASE_SECS).await?;
+        tx.commit().await?;
+        for (ev, _, r) in settled {
+            if let Applied::Done(o) = r {
+                self.record(ev, *o);
+            }
+        }
+        self.resolver.submit(jobs);
+        Ok(())
     }
 
     fn record(&self, ev: &InboxEvent, outcome: Outcome) {
         self.metrics.event_processed(outcome.status(), &ev.event_type);
+        if let d @ (crate::apply::OTHER_MODE | crate::apply::OTHER_ACCOUNT) = outcome.detail() {
+            self.metrics.event_isolated(d);
+            tracing::warn!(event = %ev.id, r#type = %ev.event_type, reason = d, "event of another mode or account ignored: check the webhook endpoint and its secret");
+        }
         tracing::debug!(event = %ev.id, r#type = %ev.event_type, outcome = outcome.status(), detail = outcome.detail(), "event processed");
     }
 }
 
-/// Advisory-lock namespace of the objects being applied (the two-key form;
-/// `sync`'s run lock uses the one-key form, a separate key space).
-const OBJECT_LOCKS: i32 = 0x534d_4f42; // "SMOB"
-
 /// Locks every object the batch touches (the event's object: a parent with
-/// its children, or a price with its plan twin), in one global order, before
-/// any row is written. Workers and replicas whose batches share objects then
-/// queue in that order instead of locking rows in batch order and
-/// deadlocking: the chaos suite's lossy scenarios lost 1 s to
-/// `deadlock_timeout` per cycle, dozens per run, and retried the victims.
+/// its children, or a price with its plan twin) before any row is written:
+/// see [`Store::lock_objects`]. The chaos suite's lossy scenarios lost 1 s
+/// to `deadlock_timeout` per cycle, dozens per run, before batches did.
 async fn lock_objects(tx: &mut sqlx::PgConnection, events: &[InboxEvent]) -> Result<(), sqlx::Error> {
     let ids: Vec<&str> = events.iter().filter_map(|e| e.object_id.as_deref()).collect();
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock($1, h)
-         FROM (SELECT DISTINCT hashtext(id) AS h FROM UNNEST($2::text[]) AS id ORDER BY h) AS keys",
-    )
-    .bind(OBJECT_LOCKS)
-    .bind(&ids)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    Store::lock_objects(tx, &ids).await
 }

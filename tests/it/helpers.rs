@@ -72,6 +72,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The database the daemon uses (for running the CLI against it).
     pub database_url: String,
+    /// The configuration it was started with.
+    pub config: Config,
 }
 
 impl TestApp {
@@ -87,7 +89,7 @@ impl TestApp {
         let running = app::start(&config).await.expect("daemon starts");
         let pool = running.context.pool.clone();
         let url = format!("http://{}/webhooks/stripe", running.addr);
-        TestApp { running, pool, url, http: reqwest::Client::new(), database_url }
+        TestApp { running, pool, url, http: reqwest::Client::new(), database_url, config }
     }
 
     /// Signs `event` with the test secret, now, and posts it.
@@ -207,6 +209,7 @@ impl SimApp {
             c.stripe.api_base = base;
             c.stripe.secret_key = Some(key.into());
             c.stripe.requests_per_second = 10_000;
+            c.stripe.requests_per_second_per_operation = 0;
             c.stripe.max_retries = 8;
             // The schedule is driven by the tests, not the clock.
             c.reconcile.events_schedule = "0 0 1 1 *".into();
@@ -222,11 +225,8 @@ impl SimApp {
 
     pub fn puller(&self) -> std::sync::Arc<stripe_mirror::sync::Puller> {
         let ctx = &self.app.running.context;
-        std::sync::Arc::new(stripe_mirror::sync::Puller {
-            pool: ctx.pool.clone(),
-            mirror: ctx.mirror.clone(),
-            api: ctx.mirror.api.clone().expect("client configured"),
-        })
+        let puller = stripe_mirror::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), &self.app.config);
+        std::sync::Arc::new(puller.expect("client configured"))
     }
 
     /// Waits for the simulator's deliveries, then for the inbox to drain.

@@ -14,5 +14,7 @@ mod helpers;
 mod operate;
 mod plans;
 mod pull;
+mod real_stripe;
+mod slow_stripe;
 mod upgrade;
 mod webhook_input;

@@ -128,8 +128,9 @@ async fn any_method_but_post_gets_405() {
 #[tokio::test]
 async fn database_down_gets_503_and_stripe_retries() {
     let app = TestApp::spawn().await;
-    // Simulate the database going away by closing the pool the handler uses.
+    // Simulate the database going away by closing the pools the handler uses.
     app.pool.close().await;
+    app.running.ack_pool.close().await;
     let ev = event("evt_503", "customer.created", 1, customer("cus_503", "X"));
     assert_eq!(app.post_event(&ev).await, 503);
 }

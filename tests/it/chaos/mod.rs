@@ -90,6 +90,7 @@ max_connections = 10
 [stripe]
 api_base = "{api_base}"
 requests_per_second = {rps}
+requests_per_second_per_operation = 0
 timeout_secs = {timeout}
 max_retries = {retries}
 
