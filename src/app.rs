@@ -32,7 +32,7 @@ pub enum StartError {
     #[error("cannot connect to Postgres: {0}")]
     Db(#[from] sqlx::Error),
     #[error("migrations failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[from] crate::db::SchemaError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -206,11 +206,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         wake,
         shutdown: shutdown.clone(),
     };
-    let routes =
-        server::routes(state.clone(), &config.webhook.path, config.webhook.max_body_bytes, metrics_listener.is_none());
-    http.spawn(server::serve(listener, routes, http_stop.clone()));
+    let routes = server::routes(state.clone(), &config.webhook, metrics_listener.is_none());
+    let max_connections = config.webhook.max_connections;
+    http.spawn(server::serve(listener, routes, http_stop.clone(), max_connections));
     if let Some(l) = metrics_listener {
-        http.spawn(server::serve(l, server::admin_routes(state), http_stop.clone()));
+        http.spawn(server::serve(l, server::admin_routes(state), http_stop.clone(), max_connections));
     }
     tracing::info!(%addr, metrics = ?metrics_addr, path = %config.webhook.path, workers = config.apply.workers, "serving");
     let stop_timeout = Duration::from_secs(config.service.shutdown_timeout_secs);

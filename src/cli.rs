@@ -181,6 +181,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Serve => {
             let running = crate::app::start(&config).await.map_err(|e| match e {
                 crate::app::StartError::Config(c) => Failure::Config(c),
+                crate::app::StartError::Migrate(crate::db::SchemaError::Refused(c)) => Failure::Config(c),
                 crate::app::StartError::Identity(i) if i.is_misconfiguration() => Failure::Usage(i.to_string()),
                 e => Failure::Runtime(e.into()),
             })?;
@@ -283,7 +284,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
 /// A pool on a migrated database (commands that only read or fix bookkeeping).
 async fn connect_migrated(config: &Config) -> Result<sqlx::PgPool, Failure> {
     let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
-    crate::db::migrate(&pool, &config.database.schema).await.map_err(runtime)?;
+    crate::db::migrate(&pool, &config.database.schema).await.map_err(schema_failure)?;
     Ok(pool)
 }
 
@@ -315,7 +316,7 @@ async fn puller(
 ) -> Result<(crate::app::Context, std::sync::Arc<crate::sync::Puller>), Failure> {
     config.secret_key()?;
     let ctx = crate::app::Context::connect(config).await.map_err(runtime)?;
-    crate::db::migrate(&ctx.pool, &config.database.schema).await.map_err(runtime)?;
+    crate::db::migrate(&ctx.pool, &config.database.schema).await.map_err(schema_failure)?;
     let mut puller = crate::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), config)
         .ok_or_else(|| runtime(anyhow::anyhow!("no Stripe client")))?;
     puller.allow_mass_delete = allow_mass_delete;
@@ -416,9 +417,20 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
+/// sqlx logs every NOTICE Postgres sends at info: each command printed
+/// "schema … already exists, skipping" for the migrations' `IF NOT EXISTS`.
+/// Postgres' warnings and errors still come through; naming the target in
+/// the filter (`RUST_LOG`, `log.level`) overrides this.
+const QUIET_NOTICES: &str = "sqlx::postgres::notice=warn";
+
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let spec = std::env::var("RUST_LOG").ok().filter(|s| EnvFilter::try_new(s).is_ok());
+    let mut spec = spec.unwrap_or_else(|| config.log.level.clone());
+    if !spec.contains("sqlx::postgres::notice") {
+        spec = format!("{spec},{QUIET_NOTICES}");
+    }
+    let filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new(&config.log.level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if config.log.format == "json" {
         builder.json().init();

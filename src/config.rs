@@ -1,5 +1,5 @@
 //! Configuration: `config.toml` (every key documented there and on the field
-//! here), then the environment variables named in DESIGN.md, then checks.
+//! here), then the environment variables named in docs/design.md, then checks.
 //!
 //! Secrets are `SecretString`s: their `Debug` prints `[REDACTED]`, so no log
 //! line or error message can carry one. A secret can also come from a file
@@ -100,6 +100,14 @@ pub struct WebhookConfig {
     /// public https address, path included). `endpoint check` checks it
     /// when no `--url` is given.
     pub public_url: Option<String>,
+    /// Bytes of webhook bodies held in memory at once (a body is read whole
+    /// before its signature can be checked); past it a request gets 503 with
+    /// `Retry-After`. At least `max_body_bytes`, at most 4 GiB.
+    pub max_bytes_in_flight: u64,
+    /// Open connections served at once on the webhook listener; more wait in
+    /// the kernel's accept backlog. Each costs buffers before any request on
+    /// it is admitted.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +194,8 @@ impl Default for WebhookConfig {
             tolerance_secs: 300,
             max_body_bytes: 1024 * 1024,
             public_url: None,
+            max_bytes_in_flight: 64 * 1024 * 1024,
+            max_connections: 512,
         }
     }
 }
@@ -314,6 +324,16 @@ impl Config {
         }
         if self.webhook.max_body_bytes == 0 {
             return Err(ConfigError::new("webhook.max_body_bytes", "must be positive"));
+        }
+        if self.webhook.max_connections == 0 {
+            return Err(ConfigError::new("webhook.max_connections", "must be positive"));
+        }
+        let in_flight = self.webhook.max_bytes_in_flight;
+        if in_flight < self.webhook.max_body_bytes || in_flight > u64::from(u32::MAX) {
+            return Err(ConfigError::new(
+                "webhook.max_bytes_in_flight",
+                "must be at least webhook.max_body_bytes and at most 4294967295",
+            ));
         }
         if self.apply.workers == 0 || self.apply.batch_size <= 0 || self.apply.max_attempts <= 0 {
             return Err(ConfigError::new("apply", "workers, batch_size and max_attempts must be positive"));
@@ -471,6 +491,13 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().key, "webhook.public_url");
         c.webhook.public_url = Some("https://mirror.example.com/webhooks/stripe".into());
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn the_in_flight_budget_must_hold_one_largest_body() {
+        let mut c = Config::default();
+        c.webhook.max_bytes_in_flight = c.webhook.max_body_bytes - 1;
+        assert_eq!(c.validate().unwrap_err().key, "webhook.max_bytes_in_flight");
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! Push path (webhooks), in the order a request travels:
 //! * [`server`] — HTTP: the webhook endpoint, health, readiness, metrics;
 //!   every status code is decided there.
+//! * [`body`] — webhook bodies before the signature check: size limit,
+//!   in-flight byte budget, reading, draining refused ones.
 //! * [`signature`] — `Stripe-Signature` verification, a pure function.
 //! * [`event`] — the event envelope and what each event type means (pure).
 //! * [`inbox_writer`] — group commit of webhooks into the inbox.
@@ -35,6 +37,7 @@
 
 pub mod app;
 pub mod apply;
+pub mod body;
 pub mod cli;
 pub mod compare;
 pub mod config;

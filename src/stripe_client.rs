@@ -2,9 +2,10 @@
 //! objects verbatim), with our rate limit, bounded retries and the HTTP `Date`
 //! of every answer (a listed object's version is when Stripe answered).
 //!
-//! Why not async-stripe: its client returns only the parsed body (no `Date`,
-//! no `Request-Id`), ignores `Retry-After`, opens a new connection per request
-//! and adds ~350 s to a clean release build; see README, "Dependencies".
+//! Why not async-stripe here (it serves the control plane, `control`): its
+//! client returns only the parsed body (no `Date`, no `Request-Id`), ignores
+//! `Retry-After` and opens a new connection per request; see README, "Notes
+//! on dependencies".
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,15 +29,8 @@ pub enum ApiError {
     Forbidden { path: String },
     #[error("not found: {path}")]
     NotFound { path: String },
-    #[error("Stripe answered {status} for {path} (request {request_id}): {message}")]
-    Status {
-        status: u16,
-        path: String,
-        request_id: String,
-        message: String,
-        code: Option<String>,
-        param: Option<String>,
-    },
+    #[error("Stripe answered {} for {} (request {}): {}", .0.status, .0.path, .0.request_id, .0.message)]
+    Status(Box<StatusError>),
     #[error("request to {path} failed: {message}")]
     Transport { path: String, message: String },
     #[error("unexpected answer from {path}: {message}")]

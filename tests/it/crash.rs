@@ -161,7 +161,7 @@ async fn a_postgres_crash_mid_backfill_keeps_each_checkpoint_with_its_page_and_t
         .and_then(|v| v["after"]["id"].as_str().map(str::to_string));
     if let Some(id) = id {
         let page_there: i64 = sqlx::query_scalar("SELECT count(*) FROM stripe.customers WHERE id = $1")
-            .bind(id)
+            .bind(&id)
             .fetch_one(&mut conn)
             .await
             .unwrap();

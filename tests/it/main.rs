@@ -10,6 +10,7 @@ mod crash;
 mod daemon;
 mod demo;
 mod endpoints;
+mod flood;
 mod helpers;
 mod operate;
 mod plans;

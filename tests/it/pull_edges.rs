@@ -65,7 +65,10 @@ async fn a_backfill_resuming_after_a_deleted_object_pages_on_from_its_created_ti
         ("backfill:customer:", json!({"after": {"id": id, "created": last["created"]}}).to_string()),
         ("backfill:customer:", id.clone()), // as stored by earlier versions: no created
     ] {
-        sqlx::query("DELETE FROM stripe_mirror.cursors WHERE name LIKE 'backfill:%'").execute(&s.app.pool).await.unwrap();
+        sqlx::query("DELETE FROM stripe_mirror.cursors WHERE name LIKE 'backfill:%'")
+            .execute(&s.app.pool)
+            .await
+            .unwrap();
         sqlx::query("INSERT INTO stripe_mirror.cursors (name, value) VALUES ($1, $2)")
             .bind(name)
             .bind(&value)
@@ -105,7 +108,9 @@ async fn a_canceled_subscriptions_truncated_items_are_kept_not_tombstoned() {
     assert_eq!(parked, 0, "no event is parked");
     let live_items: i64 = s
         .app
-        .scalar(&format!("SELECT count(*) FROM stripe.subscription_items WHERE subscription = '{sub_id}' AND NOT deleted"))
+        .scalar(&format!(
+            "SELECT count(*) FROM stripe.subscription_items WHERE subscription = '{sub_id}' AND NOT deleted"
+        ))
         .await;
     assert_eq!(live_items, 15, "items are not tombstoned for missing from the canceled subscription's item list");
     let (data, _) = s.app.row("subscriptions", &sub_id).await.unwrap();
