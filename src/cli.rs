@@ -60,6 +60,15 @@ enum Command {
         /// An existing role, usually the application's login role.
         role: String,
     },
+    /// Print the change feed as JSON lines: {"position","table","id","op","changed_at"}.
+    Changes {
+        /// Start after this position (default: the oldest change kept).
+        #[arg(long, allow_negative_numbers = true)]
+        after: Option<i64>,
+        /// Keep printing new changes as they commit (woken by NOTIFY, polling as a fallback).
+        #[arg(long)]
+        follow: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -225,6 +234,12 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             crate::db::grant_reader(&pool, &config.database.schema, &role).await.map_err(schema_failure)?;
             println!("{role} can now read schema {} (via stripe_mirror_reader)", config.database.schema);
             Ok(())
+        }
+        Command::Changes { after, follow } => {
+            // Read-only: no migrations, so a reader's own login can run it too.
+            let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout());
+            crate::feed::print_changes(&pool, after, follow, &mut out).await.map_err(runtime)
         }
         Command::CheckConfig => {
             config.database_url()?;

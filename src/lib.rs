@@ -28,6 +28,9 @@
 //! notify and watchdog), [`status`] (`stripe-mirror status`), [`pglocal`] (a
 //! throwaway Postgres for `demo` and tests), [`compare`] and [`demo`],
 //! [`app`] (wiring `serve`: start and graceful drain), [`cli`].
+//!
+//! For readers: [`feed`] (the durable change feed
+//! `stripe_mirror.changes_after`, `stripe-mirror changes`).
 
 pub mod app;
 pub mod apply;
@@ -37,6 +40,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod event;
+pub mod feed;
 pub mod identity;
 pub mod inbox;
 pub mod inbox_writer;

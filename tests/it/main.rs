@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod daemon;
 mod demo;
+mod feed;
 mod helpers;
 mod operate;
 mod plans;
