@@ -60,6 +60,9 @@ enum Command {
         /// An existing role, usually the application's login role.
         role: String,
     },
+    /// Retention now: delete finished inbox events and feed entries older than
+    /// `retention.events_days`, redact deleted customers if `[privacy]` says so.
+    Prune,
     /// Print the change feed as JSON lines: {"position","table","id","op","changed_at"}.
     Changes {
         /// Start after this position (default: the oldest change kept).
@@ -233,6 +236,25 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
             crate::db::grant_reader(&pool, &config.database.schema, &role).await.map_err(schema_failure)?;
             println!("{role} can now read schema {} (via stripe_mirror_reader)", config.database.schema);
+            Ok(())
+        }
+        Command::Prune => {
+            let pool = connect_migrated(&config).await?;
+            let store = crate::store::Store::new(&config.database.schema);
+            let p =
+                crate::retention::prune(&pool, &store, &config.retention, &config.privacy).await.map_err(runtime)?;
+            if !p.ran {
+                println!("another replica is pruning; nothing done");
+                return Ok(());
+            }
+            println!(
+                "deleted {} inbox event(s) and {} change(s) older than {} days; redacted {} customer(s), {} event(s)",
+                p.events_deleted,
+                p.changes_deleted,
+                config.retention.events_days,
+                p.customers_redacted,
+                p.events_redacted
+            );
             Ok(())
         }
         Command::Changes { after, follow } => {

@@ -29,8 +29,10 @@
 //! throwaway Postgres for `demo` and tests), [`compare`] and [`demo`],
 //! [`app`] (wiring `serve`: start and graceful drain), [`cli`].
 //!
-//! For readers: [`feed`] (the durable change feed
-//! `stripe_mirror.changes_after`, `stripe-mirror changes`).
+//! For readers and operators: [`feed`] (the durable change feed
+//! `stripe_mirror.changes_after`, `stripe-mirror changes`), [`retention`]
+//! (`prune`, daily in `serve`) with [`privacy`] (redacting deleted
+//! customers).
 
 pub mod app;
 pub mod apply;
@@ -48,8 +50,10 @@ pub mod jobs;
 pub mod metrics;
 pub mod mirror;
 pub mod pglocal;
+pub mod privacy;
 pub mod rate_limit;
 pub mod resolver;
+pub mod retention;
 pub mod schedule;
 pub mod server;
 pub mod service;

@@ -60,7 +60,7 @@ impl Db {
     }
 
     async fn after(&self, position: i64, max_rows: i32) -> Result<Vec<Change>, FeedError> {
-        feed::changes_after(&mut *self.pool.acquire().await.expect("conn"), position, max_rows).await
+        feed::changes_after(&mut self.pool.acquire().await.expect("conn"), position, max_rows).await
     }
 
     /// Every change after `position`, waiting (up to 10 s) until at least
@@ -257,6 +257,41 @@ async fn webhooks_applied_by_the_daemon_appear_in_the_feed_children_included() {
     let item_inserts = changes.iter().filter(|c| c.table == "subscription_items" && c.op == "insert").count();
     assert_eq!(item_inserts, items);
     assert_strictly_increasing(&changes, 0);
+}
+
+#[tokio::test]
+async fn a_position_older_than_retention_is_refused_with_a_hint_to_reread_the_tables() {
+    let db = Db::new().await;
+    for t in 0..3 {
+        db.upsert_now(Table::Customers, 10, &[customer(&format!("cus_old_{t}"), "Old")]).await;
+    }
+    db.upsert_now(Table::Customers, 10, &[customer("cus_recent", "Recent")]).await;
+    let all = db.wait_for(0, 4).await;
+    // The first three are 40 days old; retention keeps 30.
+    sqlx::query("UPDATE stripe_mirror.changes SET changed_at = now() - interval '40 days' WHERE id LIKE 'cus_old_%'")
+        .execute(&db.pool)
+        .await
+        .expect("age them");
+    let config = stripe_mirror::config::Config::default();
+    let pruned =
+        stripe_mirror::retention::prune(&db.pool, &db.store, &config.retention, &config.privacy).await.expect("prune");
+    assert_eq!((pruned.changes_deleted, pruned.changes_pruned_through), (3, all[2].position));
+
+    match db.after(0, 10).await {
+        Err(FeedError::Pruned { message, hint }) => {
+            assert!(message.contains("older than the change feed keeps"), "{message}");
+            assert!(hint.contains("Re-read the tables") && hint.contains("changes_head()"), "{hint}");
+        }
+        other => panic!("expected the retention error, got {other:?}"),
+    }
+    // From the horizon on, it answers; the head is at or beyond it.
+    assert_eq!(
+        ops(&db.after(all[2].position, 10).await.expect("from the horizon")),
+        [("cus_recent".to_string(), "insert".to_string())]
+    );
+    let head = feed::head(&mut db.pool.acquire().await.expect("conn")).await.expect("head");
+    assert!(head >= all[3].position, "head {head} is past every committed change");
+    assert!(db.after(head, 10).await.expect("from the head").is_empty());
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ mod operate;
 mod plans;
 mod pull;
 mod real_stripe;
+mod retention;
 mod slow_stripe;
 mod upgrade;
 mod webhook_input;
