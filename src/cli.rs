@@ -72,6 +72,13 @@ enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Compare every mirrored table with what the Stripe API lists (read-only): exit 0 equal,
+    /// 3 drift (per table, with ids), 1 error.
+    Verify {
+        /// Retrieve and rewrite exactly the drifted objects, then verify again (exit 0 when equal).
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -100,6 +107,9 @@ enum Failure {
     /// Exit 2: the command cannot run as configured (the message says why).
     #[error("{0}")]
     Usage(String),
+    /// Exit 3: `verify` found drift (and has printed it).
+    #[error("the mirror differs from the API")]
+    Drift,
 }
 
 pub fn main() -> ExitCode {
@@ -145,6 +155,7 @@ pub fn main() -> ExitCode {
             eprintln!("stripe-mirror: {message}");
             ExitCode::from(2)
         }
+        Err(Failure::Drift) => ExitCode::from(3),
         Err(Failure::Runtime(e)) => {
             tracing::error!(error = format!("{e:#}"), "stopped");
             eprintln!("stripe-mirror: {e:#}");
@@ -262,6 +273,28 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
             let mut out = std::io::BufWriter::new(std::io::stdout());
             crate::feed::print_changes(&pool, after, follow, &mut out).await.map_err(runtime)
+        }
+        Command::Verify { repair } => {
+            let (ctx, puller) = puller(&config, false).await?;
+            puller.check_identity().await.map_err(pull_failure)?;
+            let schema = &config.database.schema;
+            let report = crate::verify::verify(&ctx.pool, &puller.api, schema).await.map_err(runtime)?;
+            print!("{}", report.render());
+            if report.equal() {
+                return Ok(());
+            }
+            if !repair {
+                return Err(Failure::Drift);
+            }
+            let n = crate::verify::repair(&ctx.pool, &ctx.mirror, &report).await.map_err(runtime)?;
+            println!("\nrepaired {n} object(s); verifying again\n");
+            let again = crate::verify::verify(&ctx.pool, &puller.api, schema).await.map_err(runtime)?;
+            print!("{}", again.render());
+            if again.equal() {
+                Ok(())
+            } else {
+                Err(Failure::Drift)
+            }
         }
         Command::CheckConfig => {
             config.database_url()?;

@@ -32,7 +32,8 @@
 //! For readers and operators: [`feed`] (the durable change feed
 //! `stripe_mirror.changes_after`, `stripe-mirror changes`), [`retention`]
 //! (`prune`, daily in `serve`) with [`privacy`] (redacting deleted
-//! customers).
+//! customers), [`verify`] (`stripe-mirror verify [--repair]`: the tables
+//! against what the API lists).
 
 pub mod app;
 pub mod apply;
@@ -62,4 +63,5 @@ pub mod status;
 pub mod store;
 pub mod stripe_client;
 pub mod sync;
+pub mod verify;
 pub mod worker;

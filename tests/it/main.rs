@@ -18,4 +18,5 @@ mod real_stripe;
 mod retention;
 mod slow_stripe;
 mod upgrade;
+mod verify;
 mod webhook_input;
