@@ -396,3 +396,47 @@ async fn the_changes_command_prints_json_lines_and_follows_new_commits() {
     let (code, text) = crate::cli::run(&["changes", "--after", "-5"], &[("DATABASE_URL", db.url.as_str())]);
     assert_eq!(code, 0, "a position before anything was kept is fine while nothing was pruned: {text}");
 }
+
+#[tokio::test]
+async fn after_a_backfill_and_dashboard_activity_the_feed_names_every_row_and_its_last_op_matches_it() {
+    use stripe_sim::{Kind, SeedSpec};
+    let s = SimApp::spawn().await;
+    s.sim.seed(&SeedSpec::small());
+    s.backfill().await;
+    let customers: Vec<String> = sqlx::query_scalar("SELECT id FROM stripe.customers ORDER BY id LIMIT 3")
+        .fetch_all(&s.app.pool)
+        .await
+        .expect("customers");
+    let subscription: String =
+        sqlx::query_scalar("SELECT id FROM stripe.subscriptions WHERE status = 'active' ORDER BY id LIMIT 1")
+            .fetch_one(&s.app.pool)
+            .await
+            .expect("subscription");
+    // Dashboard activity, delivered by webhook.
+    s.sim.update(Kind::Customer, &customers[0], json!({"name": "Renamed"})).expect("update");
+    s.sim.delete(Kind::Customer, &customers[1]).expect("delete");
+    s.sim.cancel_subscription(&subscription).expect("cancel");
+    s.settle().await;
+    let db = Db { pool: s.app.pool.clone(), store: Store::new("stripe"), url: s.app.database_url.clone() };
+    let mut rows: Vec<(String, String, bool)> = Vec::new();
+    for table in Table::ALL {
+        let sql = format!("SELECT '{0}', id, deleted FROM stripe.{0}", table.name());
+        let got: Vec<(String, String, bool)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&s.app.pool).await.expect("rows");
+        rows.extend(got);
+    }
+    let recorded: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM stripe_mirror.changes").fetch_one(&s.app.pool).await.expect("count");
+    let changes = db.wait_for(0, recorded as usize).await;
+    assert_strictly_increasing(&changes, 0);
+    let last: std::collections::HashMap<(&str, &str), &str> =
+        changes.iter().map(|c| ((c.table.as_str(), c.id.as_str()), c.op.as_str())).collect();
+    for (table, id, deleted) in &rows {
+        let op = last.get(&(table.as_str(), id.as_str())).unwrap_or_else(|| panic!("{table}/{id} is not in the feed"));
+        assert_eq!(*op == "delete", *deleted, "{table}/{id}: last op {op}, deleted {deleted}");
+    }
+    assert_eq!(last.len(), rows.len(), "the feed names no row that does not exist");
+    assert_eq!(last[&("customers", customers[0].as_str())], "update");
+    assert_eq!(last[&("customers", customers[1].as_str())], "delete");
+    assert_eq!(last[&("subscriptions", subscription.as_str())], "update", "a cancellation is not a deletion");
+}
