@@ -139,22 +139,33 @@ async fn pass(pool: &PgPool, store: &Store, retention: &RetentionConfig) -> Resu
 }
 
 /// Deletes finished inbox events created before `cutoff` (Unix seconds), a
-/// batch per statement, walking `events_created_idx`.
+/// batch per statement: the batch's upper bound is read first (the
+/// `created` of the [`BATCH`]th oldest deletable event), then everything
+/// below it goes in one range delete. Both walk `events_created_idx`; a
+/// `DELETE … WHERE id IN (SELECT … LIMIT $n)` instead gets a generic plan
+/// that joins the batch to a scan of the whole inbox.
 async fn delete_events(pool: &PgPool, cutoff: i64) -> Result<u64, sqlx::Error> {
     let mut total = 0;
     loop {
-        let n = sqlx::query(
-            "DELETE FROM stripe_mirror.events WHERE id IN (
-               SELECT id FROM stripe_mirror.events
-               WHERE created < $1 AND status IN ('applied', 'ignored', 'stale') LIMIT $2)",
+        let upto: Option<i64> = sqlx::query_scalar(
+            "SELECT created FROM stripe_mirror.events
+             WHERE created < $1 AND status IN ('applied', 'ignored', 'stale')
+             ORDER BY created OFFSET $2 LIMIT 1",
         )
         .bind(cutoff)
-        .bind(BATCH)
+        .bind(BATCH - 1)
+        .fetch_optional(pool)
+        .await?;
+        // Events of the bound's own second go with this batch.
+        let below = upto.map_or(cutoff, |c| (c + 1).min(cutoff));
+        total += sqlx::query(
+            "DELETE FROM stripe_mirror.events WHERE created < $1 AND status IN ('applied', 'ignored', 'stale')",
+        )
+        .bind(below)
         .execute(pool)
         .await?
         .rows_affected();
-        total += n;
-        if n < BATCH as u64 {
+        if upto.is_none() || below == cutoff {
             return Ok(total);
         }
         tokio::time::sleep(PAUSE).await;
@@ -165,9 +176,10 @@ async fn delete_events(pool: &PgPool, cutoff: i64) -> Result<u64, sqlx::Error> {
 /// order) written at or after `cutoff`. Cutting at a position rather than
 /// deleting every old row leaves no hole a reader could stand in: positions
 /// follow xids, which are not strictly in time order. Never beyond what
-/// readers can see yet. Each batch moves the horizon in the same statement,
-/// so a reader sees the rows or the horizon that says they are gone.
-/// Returns (changes deleted, the horizon).
+/// readers can see yet. Batches as for the inbox (bound first, then a range
+/// delete on the primary key); each moves the horizon in the same
+/// statement, so a reader sees the rows or the horizon that says they are
+/// gone. Returns (changes deleted, the horizon).
 async fn delete_changes(pool: &PgPool, cutoff: i64) -> Result<(u64, i64), sqlx::Error> {
     let bound: i64 = sqlx::query_scalar(
         "SELECT least(
@@ -180,23 +192,27 @@ async fn delete_changes(pool: &PgPool, cutoff: i64) -> Result<(u64, i64), sqlx::
     .await?;
     let mut total = 0;
     loop {
+        let upto: Option<i64> = sqlx::query_scalar(
+            "SELECT position FROM stripe_mirror.changes WHERE position < $1 ORDER BY position OFFSET $2 LIMIT 1",
+        )
+        .bind(bound)
+        .bind(BATCH - 1)
+        .fetch_optional(pool)
+        .await?;
+        let below = upto.map_or(bound, |p| p + 1);
         let n: i64 = sqlx::query_scalar(
-            "WITH gone AS (
-               DELETE FROM stripe_mirror.changes WHERE position IN (
-                 SELECT position FROM stripe_mirror.changes WHERE position < $1 ORDER BY position LIMIT $2)
-               RETURNING position),
+            "WITH gone AS (DELETE FROM stripe_mirror.changes WHERE position < $1 RETURNING position),
              moved AS (
                UPDATE stripe_mirror.changes_horizon
                SET pruned_through = greatest(pruned_through, (SELECT max(position) FROM gone))
                WHERE EXISTS (SELECT 1 FROM gone))
              SELECT count(*) FROM gone",
         )
-        .bind(bound)
-        .bind(BATCH)
+        .bind(below)
         .fetch_one(pool)
         .await?;
         total += n as u64;
-        if n < BATCH {
+        if upto.is_none() {
             break;
         }
         tokio::time::sleep(PAUSE).await;

@@ -84,7 +84,7 @@ impl Db {
         let mut ops = Vec::new();
         for _ in 0..400 {
             let mut conn = self.pool.acquire().await.expect("conn");
-            let changes = stripe_mirror::feed::changes_after(&mut conn, position, 100).await.expect("feed");
+            let changes = stripe_mirror::feed::changes_after(&mut conn, position, 100_000).await.expect("feed");
             ops = changes.into_iter().map(|c| (c.id, c.op)).collect();
             if ops.len() >= want {
                 return ops;
@@ -145,21 +145,41 @@ async fn prune_deletes_finished_events_past_the_window_and_keeps_pending_failed_
 }
 
 #[tokio::test]
-async fn prune_works_through_more_than_one_batch() {
+async fn prune_works_through_more_than_one_batch_of_events_and_of_changes() {
     let db = Db::new().await;
     let n = retention::BATCH + 500;
+    // One second apart, as events are: batches are cut between seconds.
     sqlx::query(
         "INSERT INTO stripe_mirror.events (id, type, object_id, created, payload, status)
-         SELECT 'evt_bulk_' || g, 'customer.updated', 'cus_bulk', $2, '{}', 'applied' FROM generate_series(1, $1) g",
+         SELECT 'evt_bulk_' || g, 'customer.updated', 'cus_bulk', $2 - g, '{}', 'applied' FROM generate_series(1, $1) g",
     )
     .bind(n)
     .bind(now() - 40 * DAY)
     .execute(&db.pool)
     .await
     .expect("bulk events");
+    let customers: Vec<Value> = (0..n).map(|i| customer(&format!("cus_bulk_{i}"), "B")).collect();
+    let raws: Vec<Box<serde_json::value::RawValue>> =
+        customers.iter().map(|c| serde_json::value::to_raw_value(c).expect("raw")).collect();
+    let rows: Vec<Row> = customers
+        .iter()
+        .zip(&raws)
+        .map(|(c, raw)| Row { id: c["id"].as_str().expect("id"), data: raw, parent: None, version: Version::as_of(1) })
+        .collect();
+    let mut conn = db.pool.acquire().await.expect("conn");
+    db.store.upsert(&mut conn, Table::Customers, &rows).await.expect("bulk upsert");
+    drop(conn);
+    sqlx::query("UPDATE stripe_mirror.changes SET changed_at = now() - interval '40 days'")
+        .execute(&db.pool)
+        .await
+        .expect("age");
+    db.readable(0, n as usize).await;
     let pruned = db.prune(30, false).await;
-    assert_eq!(pruned.events_deleted, n as u64);
+    assert_eq!((pruned.events_deleted, pruned.changes_deleted), (n as u64, n as u64));
     assert!(db.event_ids().await.is_empty());
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM stripe_mirror.changes").fetch_one(&db.pool).await.expect("count");
+    assert_eq!(left, 0);
 }
 
 #[tokio::test]
