@@ -49,8 +49,11 @@ pub struct Pruned {
     pub customers_redacted: u64,
     pub events_redacted: u64,
     /// The feed's new horizon: `changes_after` refuses positions below it.
+    /// (Not a count: left out of the run's counts, which `status` sums.)
+    #[serde(skip)]
     pub changes_pruned_through: i64,
     /// False when another replica held the lock and this pass did nothing.
+    #[serde(skip)]
     pub ran: bool,
 }
 
