@@ -284,6 +284,12 @@ async fn a_position_older_than_retention_is_refused_with_a_hint_to_reread_the_ta
         }
         other => panic!("expected the retention error, got {other:?}"),
     }
+    let (code, text) = crate::cli::run(&["changes", "--after", "0"], &[("DATABASE_URL", db.url.as_str())]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("older than the change feed keeps") && text.contains("Re-read the tables"), "{text}");
+    // Without --after the command starts at the oldest change kept.
+    let (code, text) = crate::cli::run(&["changes"], &[("DATABASE_URL", db.url.as_str())]);
+    assert_eq!((code, text.lines().count()), (0, 1), "{text}");
     // From the horizon on, it answers; the head is at or beyond it.
     assert_eq!(
         ops(&db.after(all[2].position, 10).await.expect("from the horizon")),
