@@ -174,6 +174,16 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         background.spawn(worker.run(shutdown.clone()));
     }
     background.spawn(crate::service::watchdog(heartbeats, shutdown.clone()));
+    // Retention: the privacy setting where its trigger reads it, and the
+    // daily prune (one replica at a time, under its advisory lock).
+    crate::privacy::store_setting(&context.pool, config.privacy.redact_deleted_customers).await?;
+    background.spawn(crate::retention::daily(
+        context.pool.clone(),
+        context.mirror.store.clone(),
+        config.retention.clone(),
+        config.privacy.clone(),
+        shutdown.clone(),
+    ));
     if let Some(puller) = crate::sync::Puller::new(context.pool.clone(), context.mirror.clone(), config) {
         let puller = Arc::new(puller);
         let events = crate::schedule::Schedule::parse(&config.reconcile.events_schedule)

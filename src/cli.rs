@@ -65,6 +65,25 @@ enum Command {
         /// An existing role, usually the application's login role.
         role: String,
     },
+    /// Retention now: delete finished inbox events and feed entries older than
+    /// `retention.events_days`, redact deleted customers if `[privacy]` says so.
+    Prune,
+    /// Print the change feed as JSON lines: {"position","table","id","op","changed_at"}.
+    Changes {
+        /// Start after this position (default: the oldest change kept).
+        #[arg(long, allow_negative_numbers = true)]
+        after: Option<i64>,
+        /// Keep printing new changes as they commit (woken by NOTIFY, polling as a fallback).
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Compare every mirrored table with what the Stripe API lists (read-only): exit 0 equal,
+    /// 3 drift (per table, with ids), 1 error.
+    Verify {
+        /// Retrieve and rewrite exactly the drifted objects, then verify again (exit 0 when equal).
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -118,6 +137,9 @@ enum Failure {
     /// Exit 2: the command cannot run as configured (the message says why).
     #[error("{0}")]
     Usage(String),
+    /// Exit 3: `verify` found drift (and has printed it).
+    #[error("the mirror differs from the API")]
+    Drift,
 }
 
 pub fn main() -> ExitCode {
@@ -163,6 +185,7 @@ pub fn main() -> ExitCode {
             eprintln!("stripe-mirror: {message}");
             ExitCode::from(2)
         }
+        Err(Failure::Drift) => ExitCode::from(3),
         Err(Failure::Runtime(e)) => {
             tracing::error!(error = format!("{e:#}"), "stopped");
             eprintln!("stripe-mirror: {e:#}");
@@ -270,6 +293,53 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             crate::db::grant_reader(&pool, &config.database.schema, &role).await.map_err(schema_failure)?;
             println!("{role} can now read schema {} (via stripe_mirror_reader)", config.database.schema);
             Ok(())
+        }
+        Command::Prune => {
+            let pool = connect_migrated(&config).await?;
+            let store = crate::store::Store::new(&config.database.schema);
+            let p =
+                crate::retention::prune(&pool, &store, &config.retention, &config.privacy).await.map_err(runtime)?;
+            if !p.ran {
+                println!("another replica is pruning; nothing done");
+                return Ok(());
+            }
+            println!(
+                "deleted {} inbox event(s) and {} change(s) older than {} days; redacted {} customer(s), {} event(s)",
+                p.events_deleted,
+                p.changes_deleted,
+                config.retention.events_days,
+                p.customers_redacted,
+                p.events_redacted
+            );
+            Ok(())
+        }
+        Command::Changes { after, follow } => {
+            // Read-only: no migrations, so a reader's own login can run it too.
+            let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout());
+            crate::feed::print_changes(&pool, after, follow, &mut out).await.map_err(runtime)
+        }
+        Command::Verify { repair } => {
+            let (ctx, puller) = puller(&config, false).await?;
+            puller.check_identity().await.map_err(pull_failure)?;
+            let schema = &config.database.schema;
+            let report = crate::verify::verify(&ctx.pool, &puller.api, schema).await.map_err(runtime)?;
+            print!("{}", report.render());
+            if report.equal() {
+                return Ok(());
+            }
+            if !repair {
+                return Err(Failure::Drift);
+            }
+            let n = crate::verify::repair(&ctx.pool, &ctx.mirror, &report).await.map_err(runtime)?;
+            println!("\nrepaired {n} object(s); verifying again\n");
+            let again = crate::verify::verify(&ctx.pool, &puller.api, schema).await.map_err(runtime)?;
+            print!("{}", again.render());
+            if again.equal() {
+                Ok(())
+            } else {
+                Err(Failure::Drift)
+            }
         }
         Command::CheckConfig => {
             config.database_url()?;

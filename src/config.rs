@@ -37,6 +37,8 @@ pub struct Config {
     pub reconcile: ReconcileConfig,
     pub service: ServiceConfig,
     pub log: LogConfig,
+    pub retention: RetentionConfig,
+    pub privacy: PrivacyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +161,31 @@ pub struct LogConfig {
     pub format: String,
     /// Default level filter; `RUST_LOG` overrides.
     pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Inbox events `applied`, `ignored` or `stale` whose Stripe `created` is
+    /// older than this many days are deleted (by `serve` daily and by
+    /// `stripe-mirror prune`), and the change feed is pruned by the same age;
+    /// `pending` and `failed` events are kept. At least 1.
+    pub events_days: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// A deleted customer's row keeps only Stripe's deleted stub
+    /// (`{"id", "object": "customer", "deleted": true}`), and at prune time
+    /// the payloads of its finished events are reduced to the same stub.
+    pub redact_deleted_customers: bool,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { events_days: 30 }
+    }
 }
 
 impl Default for DatabaseConfig {
@@ -353,6 +380,9 @@ impl Config {
         if !(0.0..=100.0).contains(&self.reconcile.mass_delete_percent) {
             return Err(ConfigError::new("reconcile.mass_delete_percent", "must be between 0 and 100"));
         }
+        if self.retention.events_days == 0 {
+            return Err(ConfigError::new("retention.events_days", "must be at least 1"));
+        }
         if !is_http_url(&self.stripe.api_base) {
             return Err(ConfigError::new("stripe.api_base (STRIPE_API_BASE)", "must be an http:// or https:// URL"));
         }
@@ -498,6 +528,17 @@ mod tests {
         let mut c = Config::default();
         c.webhook.max_bytes_in_flight = c.webhook.max_body_bytes - 1;
         assert_eq!(c.validate().unwrap_err().key, "webhook.max_bytes_in_flight");
+    }
+
+    #[test]
+    fn retention_and_privacy_keys_are_checked() {
+        let c = Config::parse("[retention]\nevents_days = 7\n[privacy]\nredact_deleted_customers = true\n").unwrap();
+        assert_eq!((c.retention.events_days, c.privacy.redact_deleted_customers), (7, true));
+        assert_eq!(Config::default().retention.events_days, 30);
+        assert!(!Config::default().privacy.redact_deleted_customers);
+        let c = Config::parse("[retention]\nevents_days = 0\n").unwrap();
+        assert_eq!(c.validate().unwrap_err().key, "retention.events_days");
+        assert_eq!(Config::parse("[retention]\nevent_days = 3\n").unwrap_err().key, "retention.event_days");
     }
 
     #[test]

@@ -24,6 +24,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "subscription period plpgsql", include_str!("../migrations/0004_subscription_period_plpgsql.sql")),
     (5, "identity", include_str!("../migrations/0005_identity.sql")),
     (6, "notify queue limit", include_str!("../migrations/0006_notify_queue_limit.sql")),
+    (7, "change feed", include_str!("../migrations/0007_change_feed.sql")),
+    (8, "privacy", include_str!("../migrations/0008_privacy.sql")),
 ];
 
 /// A pooled connection idle longer than this is pinged before use.
@@ -276,6 +278,9 @@ pub async fn grant_reader(pool: &PgPool, schema: &str, role: &str) -> Result<(),
     for sql in statements {
         sqlx::query(AssertSqlSafe(sql)).execute(&mut *tx).await?;
     }
+    // The change feed: EXECUTE on its functions (and USAGE on stripe_mirror
+    // to name them); no table of stripe_mirror becomes readable.
+    crate::feed::grant_to_reader(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }

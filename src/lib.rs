@@ -34,6 +34,12 @@
 //! notify and watchdog), [`status`] (`stripe-mirror status`), [`pglocal`] (a
 //! throwaway Postgres for `demo` and tests), [`compare`] and [`demo`],
 //! [`app`] (wiring `serve`: start and graceful drain), [`cli`].
+//!
+//! For readers and operators: [`feed`] (the durable change feed
+//! `stripe_mirror.changes_after`, `stripe-mirror changes`), [`retention`]
+//! (`prune`, daily in `serve`) with [`privacy`] (redacting deleted
+//! customers), [`verify`] (`stripe-mirror verify [--repair]`: the tables
+//! against what the API lists).
 
 pub mod app;
 pub mod apply;
@@ -46,6 +52,7 @@ pub mod db;
 pub mod demo;
 pub mod endpoints;
 pub mod event;
+pub mod feed;
 pub mod identity;
 pub mod inbox;
 pub mod inbox_writer;
@@ -53,8 +60,10 @@ pub mod jobs;
 pub mod metrics;
 pub mod mirror;
 pub mod pglocal;
+pub mod privacy;
 pub mod rate_limit;
 pub mod resolver;
+pub mod retention;
 pub mod schedule;
 pub mod server;
 pub mod service;
@@ -63,4 +72,5 @@ pub mod status;
 pub mod store;
 pub mod stripe_client;
 pub mod sync;
+pub mod verify;
 pub mod worker;
