@@ -86,7 +86,7 @@ async fn a_sweep_that_would_tombstone_a_large_share_of_a_table_tombstones_none()
     let s = SimApp::spawn_with(|_| {}, false).await;
     let ids: Vec<String> = (0..100)
         .map(|i| {
-            let c = s.sim.create_customer(CustomerParams::email(&format!("c{i}@example.com"))).unwrap();
+            let c = s.sim.create_customer(CustomerParams::email(format!("c{i}@example.com"))).unwrap();
             c["id"].as_str().unwrap().to_string()
         })
         .collect();
