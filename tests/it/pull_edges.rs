@@ -141,7 +141,7 @@ async fn stripes_per_operation_limit_slows_the_backfill_down_instead_of_failing_
 async fn a_sweep_beside_a_burst_of_webhooks_on_the_same_rows_succeeds() {
     let s = SimApp::spawn().await;
     s.sim.seed(&SeedSpec { customers: 400, ..SeedSpec::small() });
-    s.settle().await;
+    s.backfill().await;
     let ids: Vec<String> = s.app.scalar::<Vec<String>>("SELECT array_agg(id ORDER BY id) FROM stripe.customers").await;
     let sweep = {
         let puller = s.puller();
