@@ -23,4 +23,5 @@ mod safety;
 mod slow_stripe;
 mod upgrade;
 mod verify;
+mod versions;
 mod webhook_input;
