@@ -441,11 +441,12 @@ impl Puller {
         let sql = format!("SELECT id FROM \"{}\".{} WHERE NOT deleted", self.mirror.store.schema(), table.name());
         let live: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
         let unlisted: Vec<&String> = live.iter().filter(|id| !seen.contains(*id)).collect();
-        // Deletions Stripe told us about (their events wait in the inbox,
-        // e.g. just listed by events catch-up) are not a mass delete.
+        // Deletions Stripe announced (a delete event in the inbox, applied
+        // or not yet: events catch-up listed it just before) are not a mass
+        // delete.
         let announced: HashSet<String> = sqlx::query_scalar(
             "SELECT DISTINCT object_id FROM stripe_mirror.events
-             WHERE object_id = ANY($1) AND status = 'pending' AND type LIKE '%.deleted'",
+             WHERE object_id = ANY($1) AND type LIKE '%.deleted'",
         )
         .bind(&unlisted)
         .fetch_all(&self.pool)
@@ -512,14 +513,29 @@ impl Puller {
             Some(c) => c - overlap_secs,
             None => return Ok(None),
         };
+        let (listed, new, newest) = self.catch_up_since(since).await?;
+        let mut conn = self.pool.acquire().await?;
+        set_cursor(&mut conn, EVENTS_CURSOR, &newest.max(now - overlap_secs).min(now).to_string()).await?;
+        Ok(Some((listed, new)))
+    }
+
+    /// Every event Stripe still keeps (30 days) into the inbox, for a run
+    /// whose cursor is missing or too old: the sweep that follows then tells
+    /// deletions Stripe announced from unexplained ones (the mass-delete
+    /// guard), and what the events say is applied. Returns (listed, new).
+    pub async fn catch_up_retained(&self) -> Result<(u64, u64), SyncError> {
+        let since = chrono::Utc::now().timestamp() - EVENT_RETENTION_SECS + 3600;
+        let (listed, new, _) = self.catch_up_since(since).await?;
+        Ok((listed, new))
+    }
+
+    async fn catch_up_since(&self, since: i64) -> Result<(u64, u64, i64), SyncError> {
         let (mut listed, mut new, mut newest) = (0u64, 0u64, since);
         for group in EVENT_GROUPS {
             let (l, n, w) = self.catch_up_group(group, since).await?;
             (listed, new, newest) = (listed + l, new + n, newest.max(w));
         }
-        let mut conn = self.pool.acquire().await?;
-        set_cursor(&mut conn, EVENTS_CURSOR, &newest.max(now - overlap_secs).min(now).to_string()).await?;
-        Ok(Some((listed, new)))
+        Ok((listed, new, newest))
     }
 
     /// Events of one `type` group since `since` into the inbox; (listed,
