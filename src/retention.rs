@@ -57,42 +57,6 @@ pub struct Pruned {
     pub ran: bool,
 }
 
-/// Holds the prune lock on a connection of its own; dropped unreleased (an
-/// error, a cancelled pass) it closes that connection, which frees the lock
-/// in Postgres — a pooled connection must never keep it.
-struct PruneLock(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
-
-impl PruneLock {
-    async fn try_acquire(pool: &PgPool) -> Result<Option<PruneLock>, sqlx::Error> {
-        let mut lock = PruneLock(Some(pool.acquire().await?));
-        let conn = lock.0.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-        let got: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut **conn).await?;
-        if got {
-            Ok(Some(lock))
-        } else {
-            lock.0.take();
-            Ok(None)
-        }
-    }
-
-    async fn release(mut self) -> Result<(), sqlx::Error> {
-        if let Some(conn) = self.0.as_mut() {
-            sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut **conn).await?;
-        }
-        self.0.take();
-        Ok(())
-    }
-}
-
-impl Drop for PruneLock {
-    fn drop(&mut self) {
-        if let Some(conn) = self.0.take() {
-            drop(conn.detach());
-        }
-    }
-}
-
 /// One pass now (`stripe-mirror prune`): stores the privacy setting, then
 /// prunes under the lock. Returns `ran: false` if another replica is at it.
 pub async fn prune(
@@ -102,7 +66,7 @@ pub async fn prune(
     privacy: &PrivacyConfig,
 ) -> Result<Pruned, PruneError> {
     crate::privacy::store_setting(pool, privacy.redact_deleted_customers).await?;
-    let Some(lock) = PruneLock::try_acquire(pool).await? else {
+    let Some(lock) = crate::sync::RunLock::try_acquire_key(pool, LOCK_KEY).await? else {
         tracing::info!("another replica is pruning; skipping");
         return Ok(Pruned::default());
     };

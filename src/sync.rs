@@ -658,15 +658,22 @@ pub async fn reset_backfill(pool: &PgPool) -> Result<(), sqlx::Error> {
 /// (an error, an aborted or cancelled run) closes the connection instead, so
 /// Postgres frees the lock — a pooled connection must never keep it, or no
 /// reconcile would run again while this process lives.
-pub struct RunLock(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
+/// The same holds any other session-level job lock (`try_acquire_key`:
+/// the prune's).
+pub struct RunLock(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>, i64);
 
 impl RunLock {
+    /// The backfill/reconcile lock, if free.
     pub async fn try_acquire(pool: &PgPool) -> Result<Option<RunLock>, sqlx::Error> {
+        RunLock::try_acquire_key(pool, LOCK_KEY).await
+    }
+
+    /// The session-level advisory lock `key`, if free.
+    pub async fn try_acquire_key(pool: &PgPool, key: i64) -> Result<Option<RunLock>, sqlx::Error> {
         // Wrapped before the query, so a cancellation mid-query also closes it.
-        let mut lock = RunLock(Some(pool.acquire().await?));
+        let mut lock = RunLock(Some(pool.acquire().await?), key);
         let conn = lock.0.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-        let got: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut **conn).await?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(key).fetch_one(&mut **conn).await?;
         if got {
             Ok(Some(lock))
         } else {
@@ -693,7 +700,7 @@ impl RunLock {
 
     pub async fn release(mut self) -> Result<(), sqlx::Error> {
         if let Some(conn) = self.0.as_mut() {
-            sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut **conn).await?;
+            sqlx::query("SELECT pg_advisory_unlock($1)").bind(self.1).execute(&mut **conn).await?;
         }
         self.0.take(); // unlocked: back to the pool
         Ok(())

@@ -10,8 +10,9 @@ use stripe_sim::{DeliveryFaults, HistorySpec, Sim, SimConfig, PRE_BASIL_API_VERS
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn a_dashboard_endpoint_in_an_older_version_and_a_catch_up_leave_every_row_at_the_pinned_version() {
+/// A daemon (with `tweak`) on a simulated account whose default API version
+/// is older than the pinned one; no webhook endpoint yet.
+async fn older_account(tweak: impl FnOnce(&mut stripe_mirror::config::Config)) -> SimApp {
     let config = SimConfig { default_api_version: PRE_BASIL_API_VERSION.to_string(), ..SimConfig::default() };
     let sim = Sim::start(config).await.expect("simulator starts");
     let (base, key) = (sim.base_url(), sim.api_key().to_string());
@@ -22,9 +23,15 @@ async fn a_dashboard_endpoint_in_an_older_version_and_a_catch_up_leave_every_row
         c.stripe.requests_per_second_per_operation = 0;
         c.reconcile.events_schedule = "0 0 1 1 *".into();
         c.reconcile.full_schedule = "0 0 1 1 *".into();
+        tweak(c);
     })
     .await;
-    let s = SimApp { app, sim };
+    SimApp { app, sim }
+}
+
+#[tokio::test]
+async fn a_dashboard_endpoint_in_an_older_version_and_a_catch_up_leave_every_row_at_the_pinned_version() {
+    let s = older_account(|_| {}).await;
     // Backfilled rows come at the pinned version whatever the account's default.
     s.backfill().await;
     s.sim.add_webhook_endpoint(s.app.url.clone(), vec![SECRET.to_string()]);
@@ -59,16 +66,7 @@ async fn a_dashboard_endpoint_in_an_older_version_and_a_catch_up_leave_every_row
 
 #[tokio::test]
 async fn events_of_one_object_in_another_version_cost_one_retrieve_together() {
-    let config = SimConfig { default_api_version: PRE_BASIL_API_VERSION.to_string(), ..SimConfig::default() };
-    let sim = Sim::start(config).await.expect("simulator starts");
-    let (base, key) = (sim.base_url(), sim.api_key().to_string());
-    let app = TestApp::spawn_with(|c| {
-        c.stripe.api_base = base;
-        c.stripe.secret_key = Some(key.into());
-        c.stripe.requests_per_second_per_operation = 0;
-        c.apply.workers = 1;
-    })
-    .await;
+    let SimApp { app, sim } = older_account(|c| c.apply.workers = 1).await;
     let customer = sim.create_customer(stripe_sim::CustomerParams::email("v@example.com")).unwrap();
     let id = customer["id"].as_str().unwrap().to_string();
     sim.reset_stats();
