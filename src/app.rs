@@ -138,11 +138,13 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let mut background = JoinSet::new();
     let key = config.secret_key().ok();
     let scope = crate::identity::scope_at_start(&context.pool, key, &config.stripe.api_version).await?;
-    if let (Some(api), Some(key)) = (context.mirror.api.clone(), key) {
+    if let Some(key) = key {
+        let control = crate::control::Control::new(&config.stripe, key)
+            .map_err(|e| ConfigError { key: "stripe.api_base".into(), message: e.to_string() })?;
         // In the background: a Stripe outage must not keep webhooks out.
         background.spawn(crate::identity::learn(
             context.pool.clone(),
-            api,
+            Arc::new(control),
             key.clone(),
             config.stripe.account_id.clone(),
             config.stripe.api_version.clone(),

@@ -132,6 +132,8 @@ pub struct Puller {
     pub pool: PgPool,
     pub mirror: Mirror,
     pub api: Arc<StripeClient>,
+    /// The control plane (async-stripe): `GET /v1/account` for the identity.
+    pub control: Arc<crate::control::Control>,
     /// The key, the account it must belong to (`stripe.account_id`) and the
     /// pinned API version: checked against the tables before any write.
     pub key: secrecy::SecretString,
@@ -149,10 +151,12 @@ impl Puller {
     pub fn new(pool: PgPool, mirror: Mirror, config: &Config) -> Option<Puller> {
         let api = mirror.api.clone()?;
         let key = config.secret_key().ok()?.clone();
+        let control = Arc::new(crate::control::Control::new(&config.stripe, &key).ok()?);
         Some(Puller {
             pool,
             mirror,
             api,
+            control,
             key,
             account_id: config.stripe.account_id.clone(),
             api_version: config.stripe.api_version.clone(),
@@ -166,8 +170,8 @@ impl Puller {
     /// mirror (storing the identity on the first run); nothing is written
     /// before it passes.
     pub async fn check_identity(&self) -> Result<Identity, SyncError> {
-        Ok(crate::identity::check(&self.pool, &self.api, &self.key, self.account_id.as_deref(), &self.api_version)
-            .await?)
+        let (key, account) = (&self.key, self.account_id.as_deref());
+        Ok(crate::identity::check(&self.pool, &self.control, key, account, &self.api_version).await?)
     }
 
     /// Pages every list of `kind` into the tables. `progress` is told the
