@@ -55,7 +55,7 @@ pub enum Action {
 }
 
 /// Maps an event type to its action. Every type in
-/// `shared/stripe/event-types.txt` has a deliberate answer here.
+/// `tests/data/event-types.txt` (Stripe's list for these objects) has a deliberate answer here.
 pub fn classify(event_type: &str) -> Action {
     let Some((prefix, verb)) = event_type.rsplit_once('.') else {
         return Action::Ignore("unhandled type");
