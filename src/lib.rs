@@ -1,8 +1,12 @@
 //! stripe-mirror keeps a Postgres schema equal to one Stripe account for
 //! products, prices, customers, subscriptions (with items) and invoices (with
-//! line items).
+//! line items), through one registry of types.
 //!
 //! # Layout
+//!
+//! At the centre, [`registry`]: one declarative entry per mirrored type
+//! (table, listings, retrieve path, events and what each does, child lists,
+//! typed columns). Every component below iterates it; none names a type.
 //!
 //! Push path (webhooks), in the order a request travels:
 //! * [`server`] — HTTP: the webhook endpoint, health, readiness, metrics;
@@ -15,6 +19,7 @@
 //! * [`apply`] — applying one event: returns an [`apply::Outcome`].
 //!
 //! Shared by both paths:
+//! * [`head`] — reading an object's id, type and embedded children in one pass.
 //! * [`mirror`] — writing objects with their children; settles ties via the API.
 //! * [`store`] — the tables and the newest-wins rule, in SQL.
 //! * [`stripe_client`] + [`rate_limit`] — the Stripe API: retries, rate limit, `Date`.
@@ -37,6 +42,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod event;
+pub mod head;
 pub mod identity;
 pub mod inbox;
 pub mod inbox_writer;
@@ -45,6 +51,7 @@ pub mod metrics;
 pub mod mirror;
 pub mod pglocal;
 pub mod rate_limit;
+pub mod registry;
 pub mod resolver;
 pub mod schedule;
 pub mod server;

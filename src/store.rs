@@ -20,49 +20,8 @@
 use serde_json::value::RawValue;
 use sqlx::{AssertSqlSafe, PgConnection, Row as _};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Table {
-    Products,
-    Prices,
-    Customers,
-    Subscriptions,
-    SubscriptionItems,
-    Invoices,
-    InvoiceLineItems,
-}
-
-impl Table {
-    pub const ALL: [Table; 7] = [
-        Table::Products,
-        Table::Prices,
-        Table::Customers,
-        Table::Subscriptions,
-        Table::SubscriptionItems,
-        Table::Invoices,
-        Table::InvoiceLineItems,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::Products => "products",
-            Table::Prices => "prices",
-            Table::Customers => "customers",
-            Table::Subscriptions => "subscriptions",
-            Table::SubscriptionItems => "subscription_items",
-            Table::Invoices => "invoices",
-            Table::InvoiceLineItems => "invoice_line_items",
-        }
-    }
-
-    /// Child tables name their parent in a plain column.
-    pub fn parent_column(self) -> Option<&'static str> {
-        match self {
-            Table::SubscriptionItems => Some("subscription"),
-            Table::InvoiceLineItems => Some("invoice"),
-            _ => None,
-        }
-    }
-}
+/// The mirrored tables are the registry's (`crate::registry`).
+pub use crate::registry::Table;
 
 /// When the incoming state was true, and what it is known to supersede.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +124,7 @@ impl Store {
     }
 
     fn sql(&self, table: Table) -> &TableSql {
-        &self.sql[table as usize]
+        &self.sql[table.index()]
     }
 
     /// Every statement the store runs, per table, for the test that checks

@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use crate::config::Config;
 use crate::event::{has_nul_escape, Envelope, Kind};
 use crate::identity::{Identity, IdentityError};
-use crate::mirror::{table_of, Item, Mirror, Resolved, WriteError};
+use crate::mirror::{Item, Mirror, Resolved, WriteError};
 use crate::store::{Store, Version};
 use crate::stripe_client::{object_id, StripeClient};
 
@@ -70,19 +70,15 @@ pub enum SyncError {
 
 impl From<crate::stripe_client::ApiError> for SyncError {
     fn from(e: crate::stripe_client::ApiError) -> Self {
-        SyncError::Write(WriteError::Api(e))
+        SyncError::Write(e.into())
     }
 }
 
-/// The list queries that together return every object of a kind.
+/// The list queries that together return every object of a kind (the
+/// registry's: prices `active=true` and `active=false`, subscriptions
+/// `status=all`, …).
 fn list_queries(kind: Kind) -> Vec<Vec<(&'static str, String)>> {
-    match kind {
-        // The prices list returns only active prices unless asked.
-        Kind::Price => vec![vec![("active", "true".into())], vec![("active", "false".into())]],
-        // Without status=all, canceled subscriptions are missing.
-        Kind::Subscription => vec![vec![("status", "all".into())]],
-        _ => vec![vec![]],
-    }
+    kind.def().list.queries.iter().map(|q| q.iter().map(|(k, v)| (*k, v.to_string())).collect()).collect()
 }
 
 /// No Stripe object is older than this (2010-01-01): where bisecting for a
@@ -386,8 +382,8 @@ impl Puller {
         checkpoint: Option<(&str, String)>,
     ) -> Result<Counts, SyncError> {
         let items: Vec<Item> = objects.iter().filter_map(|o| Item::read(kind, o, Version::listed(date))).collect();
-        let children = self.mirror.fetch_children(kind, &items).await?;
         let refs: Vec<&Item> = items.iter().collect();
+        let children = self.mirror.fetch_children(kind, &refs).await?;
         let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
         let mut attempt = 0;
         let mut r = loop {
@@ -437,7 +433,7 @@ impl Puller {
     /// another account or mode lists nothing), nothing is retrieved or
     /// tombstoned and the sweep fails, unless `allow_mass_delete`.
     async fn tombstone_unlisted(&self, kind: Kind, seen: &HashSet<String>) -> Result<u64, SyncError> {
-        let table = table_of(kind);
+        let table = kind.table();
         let sql = format!("SELECT id FROM \"{}\".{} WHERE NOT deleted", self.mirror.store.schema(), table.name());
         let live: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
         let unlisted: Vec<&String> = live.iter().filter(|id| !seen.contains(*id)).collect();

@@ -1,0 +1,96 @@
+//! The registry's own consistency: what every other module relies on when
+//! it iterates it instead of naming types.
+
+use std::collections::{HashMap, HashSet};
+
+use super::*;
+
+#[test]
+fn the_core_types_keep_their_tables_and_order() {
+    let names: Vec<&str> = Table::ALL.iter().take(7).map(|t| t.name()).collect();
+    assert_eq!(
+        names,
+        ["products", "prices", "customers", "subscriptions", "subscription_items", "invoices", "invoice_line_items"]
+    );
+    assert_eq!(Table::ALL.len(), TYPES.len() + TYPES.iter().filter(|t| t.child.is_some()).count());
+    for (i, t) in Table::ALL.iter().enumerate() {
+        assert_eq!(t.index(), i);
+    }
+}
+
+#[test]
+fn names_objects_tables_and_event_prefixes_are_unique() {
+    let mut tables = HashSet::new();
+    let mut objects = HashSet::new();
+    for t in Table::ALL {
+        assert!(tables.insert(t.name()), "table {} twice", t.name());
+    }
+    let mut prefixes: HashMap<&str, Kind> = HashMap::new();
+    for kind in Kind::ALL {
+        assert!(objects.insert(kind.object_name()), "object {} twice", kind.object_name());
+        for ev in kind.def().events {
+            let (prefix, verb) = ev.name.rsplit_once('.').expect("prefix.verb");
+            assert!(!verb.is_empty() && !verb.contains('*'), "{}", ev.name);
+            let owner = *prefixes.entry(prefix).or_insert(kind);
+            assert_eq!(owner, kind, "prefix {prefix} belongs to two types");
+            assert_eq!(event_rule(ev.name), Some((kind, ev.does)), "{}", ev.name);
+        }
+    }
+    assert!(TYPES.len() <= 64, "TypeSet is a u64");
+}
+
+#[test]
+fn lists_name_real_parents_and_paths() {
+    for kind in Kind::ALL {
+        let def = kind.def();
+        assert!(def.path.starts_with("/v1/") && !def.path.ends_with('/'), "{}", def.path);
+        assert!(!def.list.queries.is_empty(), "{}: a listing needs at least one query", def.table);
+        if let Some(per) = &def.list.per {
+            let parent =
+                kind.list_parent().unwrap_or_else(|| panic!("{}: no type has table {}", def.table, per.parent));
+            assert!(parent.def().list.per.is_none(), "a parent listed per parent itself");
+            assert!(per.path.contains("{id}") && def.columns.contains(&per.column), "{}", def.table);
+        }
+        if let Some(child) = &def.child {
+            assert!(
+                child.path.contains("{id}") != child.param.is_some(),
+                "{}: the parent goes in the path or a filter",
+                child.table
+            );
+        }
+    }
+}
+
+#[test]
+fn unknown_verbs_follow_their_prefix() {
+    let sub = Kind::by_table("subscriptions").unwrap();
+    assert_eq!(event_rule("customer.subscription.deleted"), Some((sub, Does::Cancel)));
+    assert_eq!(event_rule("customer.subscription.some_new_verb"), Some((sub, Does::Upsert)));
+    assert!(matches!(event_rule("customer.source.some_new_verb"), Some((_, Does::Ignore(_)))));
+    let price = Kind::by_table("prices").unwrap();
+    assert_eq!(event_rule("plan.some_new_verb"), Some((price, Does::Twin("price"))));
+    assert_eq!(event_rule("payout.paid"), None);
+    assert_eq!(event_rule("nodot"), None);
+}
+
+#[test]
+fn type_sets_are_named_by_table() {
+    let set = TypeSet::from_tables(&["customers", "invoices"]).unwrap();
+    assert_eq!(set.tables(), ["customers", "invoices"]);
+    let err = TypeSet::from_tables(&["subscription_items"]).unwrap_err();
+    assert!(err.to_string().contains("unknown type \"subscription_items\"") && err.to_string().contains("customers"));
+    assert_eq!(TypeSet::ALL.iter().count(), TYPES.len());
+    assert_eq!(TypeSet::default(), TypeSet::ALL);
+}
+
+#[test]
+fn applied_event_types_are_explicit_and_leave_out_the_ignored() {
+    let all = applied_event_types(TypeSet::ALL);
+    assert!(all.iter().all(|t| !t.contains('*')));
+    assert!(all.contains(&"customer.subscription.deleted") && all.contains(&"plan.updated"));
+    assert!(!all.contains(&"invoice.upcoming") && !all.contains(&"customer.tax_id.created"));
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!(unique.len(), all.len());
+    let products = TypeSet::from_tables(&["products"]).unwrap();
+    assert_eq!(applied_event_types(products), ["product.created", "product.deleted", "product.updated"]);
+}
