@@ -13,6 +13,9 @@ pub enum SimError {
     /// The request is malformed or not allowed in the object's state.
     #[error("{message}")]
     InvalidRequest { message: String, param: Option<String> },
+    /// Stripe has no API version by that name.
+    #[error("Invalid Stripe API version: {0}")]
+    UnknownApiVersion(String),
     /// The listening socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },

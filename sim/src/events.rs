@@ -1,9 +1,14 @@
 //! Events: the envelope Stripe wraps every change in, and the event log
 //! behind `/v1/events`.
 //!
-//! An event is rendered once, when it happens, and kept as bytes: the
-//! webhook body and every later `GET /v1/events` answer are the same text,
-//! and `data.object` stays the object as it was at that moment.
+//! An event is rendered once, when it happens, in the account's default API
+//! version of that moment, and kept as bytes: every later `GET /v1/events`
+//! answer is that text whatever `Stripe-Version` the request sends ("Each
+//! event data is rendered according to Stripe API version at its creation
+//! time", docs.stripe.com/api/events/list), and `data.object` stays the
+//! object as it was at that moment. An endpoint with its own `api_version`
+//! gets the same event (same id) rendered in that version, from the same
+//! state, at the same moment.
 
 use std::sync::Arc;
 
@@ -11,9 +16,7 @@ use serde_json::Value;
 
 use crate::objects::{id_format, random_id};
 use crate::store::{json_str, Doc, Fields, Kind, Record, State};
-
-/// API version written into every event (`api_version`).
-pub const API_VERSION: &str = "2026-08-26.dahlia";
+use crate::versions::ApiVersion;
 
 /// A recorded event, as handed to webhook delivery.
 #[derive(Debug, Clone)]
@@ -27,7 +30,7 @@ pub(crate) struct Emitted {
 /// What an event says happened.
 pub(crate) struct EventSpec<'a> {
     pub event_type: &'a str,
-    /// The object's JSON at the time of the event.
+    /// The object's JSON at the time of the event, in today's shapes.
     pub object: &'a str,
     /// Old values of changed keys (`*.updated` only).
     pub previous: Option<&'a Value>,
@@ -37,22 +40,24 @@ pub(crate) struct EventSpec<'a> {
 }
 
 /// The envelope as Stripe sends it (keys in serde_json's sorted order, so
-/// the text equals what a parse-and-reserialize would produce).
-pub(crate) fn envelope(id: &str, s: &EventSpec<'_>) -> String {
-    let mut out = String::with_capacity(s.object.len() + 400);
+/// the text equals what a parse-and-reserialize would produce). `object`
+/// and `previous` are already in `version`'s shapes.
+fn envelope(id: &str, s: &EventSpec<'_>, object: &str, previous: Option<&Value>, version: &str, live: bool) -> String {
+    let mut out = String::with_capacity(object.len() + 400);
     out.push_str("{\"api_version\":");
-    out.push_str(&json_str(API_VERSION));
+    out.push_str(&json_str(version));
     out.push_str(",\"created\":");
     out.push_str(&s.created.to_string());
     out.push_str(",\"data\":{\"object\":");
-    out.push_str(s.object);
-    if let Some(prev) = s.previous {
+    out.push_str(object);
+    if let Some(prev) = previous {
         out.push_str(",\"previous_attributes\":");
         out.push_str(&prev.to_string());
     }
     out.push_str("},\"id\":");
     out.push_str(&json_str(id));
-    out.push_str(",\"livemode\":false,\"object\":\"event\",\"pending_webhooks\":");
+    out.push_str(if live { ",\"livemode\":true" } else { ",\"livemode\":false" });
+    out.push_str(",\"object\":\"event\",\"pending_webhooks\":");
     out.push_str(&s.pending_webhooks.to_string());
     out.push_str(",\"request\":{\"id\":");
     out.push_str(&json_str(s.request_id));
@@ -63,8 +68,15 @@ pub(crate) fn envelope(id: &str, s: &EventSpec<'_>) -> String {
 }
 
 impl State {
-    /// Append an event to the log and return it for delivery.
-    pub fn record_event(&mut self, spec: &EventSpec<'_>) -> Emitted {
+    /// The event `id` rendered in `version`.
+    pub fn render_event(&self, id: &str, spec: &EventSpec<'_>, version: ApiVersion) -> String {
+        let (object, previous) = self.reshape_event_data(spec.object, spec.previous, version);
+        envelope(id, spec, &object, previous.as_deref(), version.as_str(), self.livemode)
+    }
+
+    /// Append an event, rendered in `version` (the account default now), to
+    /// the log and return it for delivery.
+    pub fn record_event(&mut self, spec: &EventSpec<'_>, version: ApiVersion) -> Emitted {
         let (prefix, len) = id_format(Kind::Event);
         let mut rng = fastrand::Rng::new();
         let id = loop {
@@ -73,7 +85,7 @@ impl State {
                 break id;
             }
         };
-        let text = envelope(&id, spec);
+        let text = self.render_event(&id, spec, version);
         let seq = self.next_seq();
         let id: Arc<str> = Arc::from(id);
         let body: Arc<str> = Arc::from(text.as_str());
@@ -131,19 +143,19 @@ mod tests {
     #[test]
     fn envelope_is_canonical_json() {
         let prev = serde_json::json!({"name": "old"});
-        let text = envelope(
-            "evt_1",
-            &EventSpec {
-                event_type: "customer.updated",
-                object: r#"{"id":"cus_1","name":"new"}"#,
-                previous: Some(&prev),
-                created: 1_700_000_000,
-                request_id: "req_1",
-                pending_webhooks: 2,
-            },
-        );
+        let object = r#"{"id":"cus_1","name":"new"}"#;
+        let spec = EventSpec {
+            event_type: "customer.updated",
+            object,
+            previous: Some(&prev),
+            created: 1_700_000_000,
+            request_id: "req_1",
+            pending_webhooks: 2,
+        };
+        let text = envelope("evt_1", &spec, object, Some(&prev), crate::versions::API_VERSION, true);
         let v: Value = serde_json::from_str(&text).expect("json");
         assert_eq!(v.to_string(), text);
         assert_eq!(v["data"]["previous_attributes"]["name"], "old");
+        assert_eq!(v["livemode"], true);
     }
 }

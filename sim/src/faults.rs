@@ -1,11 +1,18 @@
-//! Fault knobs (API answers and webhook deliveries), the API rate limiter,
+//! Fault knobs (API answers and webhook deliveries), the API rate limiters,
 //! and the per-route request counters tests read to check client behaviour.
+//!
+//! Rate limits as Stripe states them (docs.stripe.com/rate-limits): an
+//! account-wide limit and one per API operation (method + path template:
+//! every `GET /v1/customers/{id}` shares one budget, every `GET
+//! /v1/customers` list another). A 429 from a limiter says which in
+//! `Stripe-Rate-Limited-Reason` (`global-rate`, `endpoint-rate`, …); a 429
+//! without it is something else, such as a `lock_timeout`.
 //!
 //! Every knob is a plain field so tests and `/_sim/faults` can change them
 //! while traffic flows; the running server reads them on each request or
 //! delivery.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -22,18 +29,37 @@ pub struct Faults {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ApiFaults {
-    /// Fraction of requests answered 429 `rate_limit`.
+    /// Fraction of requests answered 429 `rate_limit`, as Stripe's
+    /// concurrency limiter answers a burst
+    /// (`Stripe-Rate-Limited-Reason: global-concurrency`).
     pub rate_limit_fraction: f64,
-    /// `Retry-After` (seconds) on every 429.
+    /// `Retry-After` (seconds) on every 429 of a limiter.
     pub retry_after_secs: u64,
+    /// Fraction of requests answered 429 `lock_timeout` (another request
+    /// holds the object; no `Stripe-Rate-Limited-Reason`; Stripe's clients
+    /// retry it).
+    pub lock_timeout_fraction: f64,
     /// Fraction of requests answered 500 `api_error`.
     pub server_error_fraction: f64,
     /// Fraction of requests answered only after `slow_ms`.
     pub slow_fraction: f64,
     pub slow_ms: u64,
-    /// Requests per second allowed (sliding one-second window); the excess
-    /// is answered 429 like Stripe's rate limiter.
+    /// Requests per second allowed for the account (sliding one-second
+    /// window); the excess is answered 429 `rate_limit` with
+    /// `Stripe-Rate-Limited-Reason: global-rate`.
     pub max_requests_per_sec: Option<u32>,
+    /// Requests per second allowed for each API operation (method + path
+    /// template), 0 = no limit (the default; Stripe's is 25). The excess is
+    /// answered 429 `rate_limit` with `Stripe-Rate-Limited-Reason:
+    /// endpoint-rate`.
+    pub per_operation_requests_per_sec: u32,
+    /// Answer `GET /v1/subscription_items?subscription=` for a canceled
+    /// subscription as Stripe does: an empty list, although the subscription
+    /// still embeds its items (truncated at ten with `has_more`). Off by
+    /// default, which lists every item as before, so a mirror that pages a
+    /// canceled subscription's truncated items keeps passing until it
+    /// tolerates the empty answer.
+    pub canceled_subscription_items_empty: bool,
     /// Until this instant every request hangs (answered only when the window
     /// closes), so clients hit their timeouts. Set with [`ApiFaults::hang_for`].
     #[serde(skip)]
@@ -45,10 +71,13 @@ impl Default for ApiFaults {
         ApiFaults {
             rate_limit_fraction: 0.0,
             retry_after_secs: 1,
+            lock_timeout_fraction: 0.0,
             server_error_fraction: 0.0,
             slow_fraction: 0.0,
             slow_ms: 0,
             max_requests_per_sec: None,
+            per_operation_requests_per_sec: 0,
+            canceled_subscription_items_empty: false,
             hang_until: None,
         }
     }
@@ -142,6 +171,10 @@ pub struct RequestStats {
     pub by_route: BTreeMap<String, BTreeMap<u16, u64>>,
     /// Most requests received within any one-second window.
     pub peak_per_second: u32,
+    /// 429s by reason: the `Stripe-Rate-Limited-Reason` they carried
+    /// (`global-rate`, `endpoint-rate`, `global-concurrency`), or
+    /// `lock_timeout` for the ones without it.
+    pub limited: BTreeMap<String, u64>,
 }
 
 impl RequestStats {
@@ -149,6 +182,20 @@ impl RequestStats {
     pub fn count_status(&self, status: u16) -> u64 {
         self.by_route.values().filter_map(|m| m.get(&status)).sum()
     }
+
+    /// 429s answered for `reason` (see [`RequestStats::limited`]).
+    pub fn limited_by(&self, reason: &str) -> u64 {
+        self.limited.get(reason).copied().unwrap_or(0)
+    }
+}
+
+/// Which limiter refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Limited {
+    /// The account-wide limit.
+    Global,
+    /// The limit of this one operation.
+    Endpoint,
 }
 
 /// Sliding one-second windows for the rate limiter and the peak counter.
@@ -157,8 +204,10 @@ pub(crate) struct Traffic {
     pub stats: RequestStats,
     /// Every request in the last second (peak measurement).
     seen: VecDeque<Instant>,
-    /// Requests let through in the last second (rate limiter).
+    /// Requests let through in the last second (account limiter).
     admitted: VecDeque<Instant>,
+    /// The same per operation (route label).
+    admitted_per_op: HashMap<String, VecDeque<Instant>>,
 }
 
 impl Traffic {
@@ -171,18 +220,33 @@ impl Traffic {
         self.stats.peak_per_second = self.stats.peak_per_second.max(n);
     }
 
-    /// Rate limiter: admit the request unless `limit` were admitted in the
-    /// last second.
-    pub fn admit(&mut self, now: Instant, limit: Option<u32>) -> bool {
-        let Some(limit) = limit else {
-            return true;
-        };
-        prune(&mut self.admitted, now);
-        if self.admitted.len() >= limit as usize {
-            return false;
+    /// Rate limiters: admit the request unless `global` requests of the
+    /// account, or `per_op` (0: no limit) of this operation, were admitted in
+    /// the last second. A refused request uses neither budget.
+    pub fn admit(&mut self, now: Instant, op: &str, global: Option<u32>, per_op: u32) -> Result<(), Limited> {
+        if let Some(limit) = global {
+            prune(&mut self.admitted, now);
+            if self.admitted.len() >= limit as usize {
+                return Err(Limited::Global);
+            }
         }
-        self.admitted.push_back(now);
-        true
+        if per_op > 0 {
+            let seen = self.admitted_per_op.entry(op.to_owned()).or_default();
+            prune(seen, now);
+            if seen.len() >= per_op as usize {
+                return Err(Limited::Endpoint);
+            }
+            seen.push_back(now);
+        }
+        if global.is_some() {
+            self.admitted.push_back(now);
+        }
+        Ok(())
+    }
+
+    /// Count a 429 under its reason.
+    pub fn limited(&mut self, reason: &str) {
+        *self.stats.limited.entry(reason.to_owned()).or_default() += 1;
     }
 
     pub fn answered(&mut self, route: &str, status: u16) {
@@ -215,8 +279,20 @@ mod tests {
     fn limiter_admits_n_per_second() {
         let mut t = Traffic::default();
         let now = Instant::now();
-        let admitted = (0..5).filter(|_| t.admit(now, Some(3))).count();
+        let admitted = (0..5).filter(|_| t.admit(now, "GET /v1/customers", Some(3), 0).is_ok()).count();
         assert_eq!(admitted, 3);
-        assert!(t.admit(now + Duration::from_millis(1001), Some(3)));
+        assert!(t.admit(now + Duration::from_millis(1001), "GET /v1/customers", Some(3), 0).is_ok());
+    }
+
+    #[test]
+    fn each_operation_has_its_own_budget_inside_the_accounts() {
+        let mut t = Traffic::default();
+        let now = Instant::now();
+        let list = (0..4).map(|_| t.admit(now, "GET /v1/customers", Some(5), 2)).collect::<Vec<_>>();
+        assert_eq!(list, [Ok(()), Ok(()), Err(Limited::Endpoint), Err(Limited::Endpoint)]);
+        assert_eq!(t.admit(now, "GET /v1/customers/{id}", Some(5), 2), Ok(()));
+        assert_eq!(t.admit(now, "GET /v1/customers/{id}", Some(5), 2), Ok(()));
+        assert_eq!(t.admit(now, "GET /v1/invoices", Some(5), 2), Ok(()));
+        assert_eq!(t.admit(now, "GET /v1/prices", Some(5), 2), Err(Limited::Global), "5 admitted this second");
     }
 }

@@ -14,9 +14,16 @@ struct Args {
     /// Address to listen on (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:12111")]
     listen: SocketAddr,
-    /// The secret key `/v1` accepts.
+    /// The main account's secret key (`sk_live_…` makes the account live).
     #[arg(long, default_value = "sk_test_sim")]
     api_key: String,
+    /// The main account's id (`GET /v1/account`).
+    #[arg(long, default_value = "acct_1SimMain00000000")]
+    account_id: String,
+    /// The account's default API version (requests without
+    /// `Stripe-Version`, events, endpoints without `api_version`).
+    #[arg(long, default_value = stripe_sim::API_VERSION)]
+    default_api_version: String,
     /// Webhook endpoint URL (repeatable); every secret signs every endpoint.
     #[arg(long = "webhook-url")]
     webhook_urls: Vec<String>,
@@ -46,9 +53,16 @@ struct Args {
     /// Fraction of `/v1` requests answered 500.
     #[arg(long, default_value_t = 0.0)]
     fail_500: f64,
-    /// `/v1` requests per second allowed; the excess gets 429.
+    /// `/v1` requests per second allowed; the excess gets 429 (global-rate).
     #[arg(long)]
     rate_limit: Option<u32>,
+    /// Requests per second allowed per API operation (0: off; Stripe: 25);
+    /// the excess gets 429 (endpoint-rate).
+    #[arg(long, default_value_t = 0)]
+    per_operation_rate_limit: u32,
+    /// Fraction of `/v1` requests answered 429 `lock_timeout`.
+    #[arg(long, default_value_t = 0.0)]
+    lock_timeout: f64,
     /// `Retry-After` seconds on 429 answers.
     #[arg(long, default_value_t = 1)]
     retry_after: u64,
@@ -112,6 +126,8 @@ impl Args {
         f.api.rate_limit_fraction = self.fail_429;
         f.api.server_error_fraction = self.fail_500;
         f.api.max_requests_per_sec = self.rate_limit;
+        f.api.per_operation_requests_per_sec = self.per_operation_rate_limit;
+        f.api.lock_timeout_fraction = self.lock_timeout;
         f.api.retry_after_secs = self.retry_after;
         f.api.slow_fraction = self.slow;
         f.api.slow_ms = self.slow_ms;
@@ -137,6 +153,8 @@ async fn main() -> ExitCode {
     let config = SimConfig {
         listen: args.listen,
         api_key: args.api_key.clone(),
+        account_id: args.account_id.clone(),
+        default_api_version: args.default_api_version.clone(),
         webhooks: args.webhook_urls.iter().map(|u| (u.clone(), args.webhook_secrets.clone())).collect(),
         faults: args.faults(),
         ..SimConfig::default()

@@ -1,18 +1,20 @@
 //! The running simulator: configuration, the shared state every task sees,
 //! and the `Sim` handle (start, addresses, clock, faults, webhooks,
-//! snapshots, shutdown).
+//! snapshots, shutdown). Keys and API versions on the handle are in
+//! `handle.rs`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::account::Accounts;
 use crate::clock::Clock;
 use crate::faults::{ApiFaults, DeliveryFaults, Faults, RequestStats, Traffic};
-use crate::store::{Kind, State};
+use crate::store::State;
+use crate::versions::{ApiVersion, API_VERSION};
 use crate::webhooks::{self, DeliveryRecord, DeliveryStats, Hub, WebhookEndpoint};
 use crate::{api, SimError};
 
@@ -21,8 +23,18 @@ use crate::{api, SimError};
 pub struct SimConfig {
     /// Where to listen; port 0 picks a free port. Default `127.0.0.1:0`.
     pub listen: SocketAddr,
-    /// The only secret key `/v1` accepts. Default `sk_test_sim`.
+    /// The main account's secret key. Its prefix sets the mode: `sk_live_`
+    /// or `rk_live_` make every object and event `livemode: true`. Default
+    /// `sk_test_sim`.
     pub api_key: String,
+    /// The main account's id, what `GET /v1/account` answers. Default
+    /// `acct_1SimMain00000000`.
+    pub account_id: String,
+    /// The account's default API version: what requests without
+    /// `Stripe-Version` and events (when they happen) are rendered in.
+    /// Default the pinned `2026-08-26.dahlia`; see
+    /// [`Sim::set_default_api_version`].
+    pub default_api_version: String,
     /// Webhook endpoints to register at start: `(url, secrets)`.
     pub webhooks: Vec<(String, Vec<String>)>,
     /// Initial fault knobs.
@@ -36,6 +48,8 @@ impl Default for SimConfig {
         SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_key: "sk_test_sim".to_owned(),
+            account_id: "acct_1SimMain00000000".to_owned(),
+            default_api_version: API_VERSION.to_owned(),
             webhooks: Vec::new(),
             faults: Faults::default(),
             event_retention_secs: 30 * 24 * 3600,
@@ -52,6 +66,15 @@ pub(crate) struct Shared {
     state: RwLock<State>,
     pub clock: Clock,
     pub api_key: String,
+    /// The main account (`acct_…`).
+    pub account_id: String,
+    /// Live mode (from the main key's prefix).
+    pub livemode: bool,
+    /// Every key: which account it reads and what it may not do.
+    pub accounts: Accounts,
+    /// What another account's key reads: nothing.
+    pub empty: State,
+    default_version: Mutex<ApiVersion>,
     pub event_retention_secs: i64,
     faults: Mutex<Faults>,
     traffic: Mutex<Traffic>,
@@ -84,6 +107,27 @@ impl Shared {
     pub fn api_faults(&self) -> ApiFaults {
         self.faults().api.clone()
     }
+
+    /// The account's default API version now.
+    pub fn default_version(&self) -> ApiVersion {
+        *self.default_version.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_default_version(&self, v: ApiVersion) {
+        *self.default_version.lock().unwrap_or_else(|e| e.into_inner()) = v;
+    }
+
+    /// An endpoint as the Dashboard makes one: all events, `api_version: null`.
+    pub(crate) fn add_dashboard_endpoint(&self, url: String, secrets: Vec<String>) -> WebhookEndpoint {
+        let ep = WebhookEndpoint {
+            account: self.account_id.clone(),
+            livemode: self.livemode,
+            created: self.clock.now(),
+            ..WebhookEndpoint::dashboard(url, secrets)
+        };
+        // No limit: tests may register as many as they like.
+        self.hub.add_endpoint(ep.clone(), None).unwrap_or(ep)
+    }
 }
 
 /// Stops the server and the delivery task when the last handle goes away.
@@ -115,23 +159,34 @@ impl std::fmt::Debug for Sim {
 impl Sim {
     /// Bind, then spawn the HTTP server and the webhook delivery task.
     pub async fn start(config: SimConfig) -> Result<Sim, SimError> {
+        if !crate::versions::is_known_api_version(&config.default_api_version) {
+            return Err(SimError::UnknownApiVersion(config.default_api_version));
+        }
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| SimError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr().map_err(|source| SimError::Bind { addr: config.listen, source })?;
+        let default_version = ApiVersion::parse(&config.default_api_version).unwrap_or_else(ApiVersion::pinned);
         let hub = Hub::new()?;
-        for (url, secrets) in config.webhooks {
-            hub.add_endpoint(url, secrets);
-        }
+        let livemode = crate::account::is_live_key(&config.api_key);
+        let clock = Clock::default();
         let shared = Arc::new(Shared {
-            state: RwLock::new(State::default()),
-            clock: Clock::default(),
+            state: RwLock::new(State::new(livemode)),
+            accounts: Accounts::new(&config.api_key, &config.account_id, clock.now()),
+            empty: State::default(),
+            default_version: Mutex::new(default_version),
+            clock,
             api_key: config.api_key,
+            account_id: config.account_id,
+            livemode,
             event_retention_secs: config.event_retention_secs,
             faults: Mutex::new(config.faults),
             traffic: Mutex::new(Traffic::default()),
             hub,
         });
+        for (url, secrets) in config.webhooks {
+            shared.add_dashboard_endpoint(url, secrets);
+        }
         let (tx, rx) = watch::channel(false);
         let mut stop = rx.clone();
         let signal = async move {
@@ -197,16 +252,18 @@ impl Sim {
         change(&mut self.shared.faults());
     }
 
-    /// Register an endpoint; every later event is delivered to it.
+    /// Register an endpoint as the Dashboard makes one (every event type,
+    /// `api_version: null`: events in the account's default version at the
+    /// time they happen); every later event is delivered to it.
     pub fn add_webhook_endpoint(&self, url: impl Into<String>, secrets: Vec<String>) -> WebhookEndpoint {
-        self.shared.hub.add_endpoint(url.into(), secrets)
+        self.shared.add_dashboard_endpoint(url.into(), secrets)
     }
 
     /// Replace an endpoint's signing secrets (rotation: pass old and new).
     pub fn set_webhook_secrets(&self, endpoint_id: &str, secrets: Vec<String>) -> Result<(), SimError> {
-        match self.shared.hub.set_secrets(endpoint_id, secrets) {
-            true => Ok(()),
-            false => Err(SimError::not_found("webhook_endpoint", endpoint_id)),
+        match self.shared.hub.update_endpoint(endpoint_id, |e| e.secrets = secrets) {
+            Some(_) => Ok(()),
+            None => Err(SimError::not_found("webhook_endpoint", endpoint_id)),
         }
     }
 
@@ -217,8 +274,15 @@ impl Sim {
         }
     }
 
+    /// Every endpoint of every account, registered here or created through
+    /// `POST /v1/webhook_endpoints`, in registration order.
     pub fn webhook_endpoints(&self) -> Vec<WebhookEndpoint> {
         self.shared.hub.endpoints()
+    }
+
+    /// One endpoint by id.
+    pub fn webhook_endpoint(&self, endpoint_id: &str) -> Option<WebhookEndpoint> {
+        self.shared.hub.endpoint(endpoint_id)
     }
 
     /// Wait until no delivery is queued, held, scheduled or in flight.
@@ -257,37 +321,5 @@ impl Sim {
     pub fn reset_stats(&self) {
         self.shared.traffic().reset();
         self.shared.hub.reset_stats();
-    }
-
-    /// What `GET /v1/{kind}/{id}` would answer (stub for deleted
-    /// customers/products/prices), or `None` for a 404.
-    pub fn retrieve(&self, kind: Kind, id: &str) -> Option<Value> {
-        let text = self.shared.read().render_retrieve(kind, id)?;
-        serde_json::from_str(&text).ok()
-    }
-
-    /// Records an event of any type in the log behind `/v1/events` without
-    /// delivering it: the events of an account that are not about mirrored
-    /// objects (`charge.succeeded`, `payment_intent.created`, …). Returns its id.
-    pub fn record_event(&self, event_type: &str, object: &Value) -> String {
-        let object = object.to_string();
-        let created = self.now();
-        let mut st = self.shared.write();
-        let ev = st.record_event(&crate::events::EventSpec {
-            event_type,
-            object: &object,
-            previous: None,
-            created,
-            request_id: "req_sim_recorded",
-            pending_webhooks: 0,
-        });
-        ev.id.to_string()
-    }
-
-    /// Every event, newest first (regardless of retention).
-    pub fn events(&self) -> Vec<Value> {
-        let st = self.shared.read();
-        let t = st.table(Kind::Event);
-        t.live.values().filter_map(|id| t.get(id)).filter_map(|r| serde_json::from_str(&r.doc.text).ok()).collect()
     }
 }

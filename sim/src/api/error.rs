@@ -15,11 +15,24 @@ pub(crate) struct Answer {
     /// The simulated second the answer reflects (read under the state
     /// lock), for the `Date` header; `None` means "now".
     pub at: Option<i64>,
+    /// `Stripe-Rate-Limited-Reason` of a limiter's 429.
+    pub limited_reason: Option<&'static str>,
+    /// The API version the answer is rendered in (`Stripe-Version`);
+    /// `None`: the account default.
+    pub version: Option<&'static str>,
 }
 
 impl Answer {
     pub fn ok(body: String) -> Answer {
-        Answer { status: 200, body, retry_after: None, should_retry: None, at: None }
+        Answer {
+            status: 200,
+            body,
+            retry_after: None,
+            should_retry: None,
+            at: None,
+            limited_reason: None,
+            version: None,
+        }
     }
 
     /// A Stripe error object.
@@ -44,6 +57,8 @@ impl Answer {
             // Stripe says "don't retry" on client errors and "retry" on its own.
             should_retry: Some(status >= 500 || status == 429 || status == 409),
             at: None,
+            limited_reason: None,
+            version: None,
         }
     }
 
@@ -66,7 +81,9 @@ impl Answer {
         )
     }
 
-    pub fn rate_limited(retry_after: u64) -> Answer {
+    /// A limiter's 429, naming the limiter in `Stripe-Rate-Limited-Reason`
+    /// (`global-rate`, `endpoint-rate`, `global-concurrency`, …).
+    pub fn rate_limited(retry_after: u64, reason: &'static str) -> Answer {
         let mut a = Answer::error(
             429,
             "invalid_request_error",
@@ -75,7 +92,45 @@ impl Answer {
             None,
         );
         a.retry_after = Some(retry_after);
+        a.limited_reason = Some(reason);
         a
+    }
+
+    /// A 429 that is not rate limiting: the object is locked by another
+    /// request (error code `lock_timeout`, docs.stripe.com/error-codes).
+    /// No `Stripe-Rate-Limited-Reason`; safe to retry.
+    pub fn lock_timeout() -> Answer {
+        Answer::error(
+            429,
+            "invalid_request_error",
+            Some("lock_timeout"),
+            "This object cannot be accessed right now because another API request or Stripe process is \
+             currently accessing it. If you see this error intermittently, retry the request. If you see this \
+             error frequently and are making multiple concurrent requests to a single object, make your \
+             requests serially or at a lower rate.",
+            None,
+        )
+    }
+
+    /// 403 for a key without the permission an endpoint needs (Stripe's
+    /// wording for restricted keys, stripe-node#2246).
+    pub fn permission_denied(key: &str, account: &str, permission: &str) -> Answer {
+        Answer::error(
+            403,
+            "invalid_request_error",
+            None,
+            &format!(
+                "The provided key '{}' does not have the required permissions for this endpoint on account \
+                 '{account}'. Having the '{permission}' permission would allow this request to continue.",
+                mask_keeping(key, 6)
+            ),
+            None,
+        )
+    }
+
+    /// 400 for a `Stripe-Version` Stripe does not have.
+    pub fn unknown_version(version: &str) -> Answer {
+        Answer::invalid(&format!("Invalid Stripe API version: {version}"), None)
     }
 
     pub fn server_error() -> Answer {
@@ -94,8 +149,8 @@ impl Answer {
             "invalid_request_error",
             None,
             &format!(
-                "Unrecognized request URL ({method}: {path}). The simulator's /v1 API is read-only: \
-                 change state through /_sim (see stripe_sim::mutate)."
+                "Unrecognized request URL ({method}: {path}). The simulator's /v1 API serves reads and \
+                 webhook endpoints: change other state through /_sim (see stripe_sim::mutate)."
             ),
             None,
         )
@@ -118,6 +173,7 @@ impl From<SimError> for Answer {
         match &e {
             SimError::NotFound { kind, id } => Answer::missing(kind, id, "id"),
             SimError::InvalidRequest { message, param } => Answer::invalid(message, param.as_deref()),
+            SimError::UnknownApiVersion(_) => Answer::invalid(&e.to_string(), None),
             _ => Answer::error(500, "api_error", None, &e.to_string(), None),
         }
     }
@@ -125,14 +181,20 @@ impl From<SimError> for Answer {
 
 /// `sk_test_abc…wxyz` → `sk_test_****wxyz`: prefix and last four kept.
 fn mask(key: &str) -> String {
+    mask_keeping(key, 4)
+}
+
+/// The key with all but its prefix and last `keep` characters starred
+/// (Stripe shows four in 401s, six in permission errors).
+fn mask_keeping(key: &str, keep: usize) -> String {
     let prefix_len = key.match_indices('_').nth(1).map_or(0, |(i, _)| i + 1);
     let chars: Vec<char> = key.chars().collect();
-    let tail: String = chars.iter().skip(chars.len().saturating_sub(4)).collect();
+    let tail: String = chars.iter().skip(chars.len().saturating_sub(keep)).collect();
     let prefix: String = key.chars().take(prefix_len.min(chars.len())).collect();
-    if chars.len() <= prefix_len + 4 {
+    if chars.len() <= prefix_len + keep {
         return format!("{prefix}****");
     }
-    format!("{prefix}{}{tail}", "*".repeat(chars.len() - prefix_len - 4))
+    format!("{prefix}{}{tail}", "*".repeat(chars.len() - prefix_len - keep))
 }
 
 #[cfg(test)]

@@ -1,16 +1,21 @@
 //! The HTTP front: one warp filter that takes every request, sends
-//! `/_sim/…` to the mutation API and `/v1/…` through authentication, the
-//! API fault knobs and the read endpoints, and stamps every answer with
+//! `/_sim/…` to the mutation API and `/v1/…` through authentication (which
+//! account a key reads, what it may not do), the API fault knobs and rate
+//! limiters, the request's `Stripe-Version`, and then the read endpoints,
+//! `/v1/account` and the webhook endpoints API; and stamps every answer with
 //! Stripe's headers (`Request-Id`, `Date`, `Content-Type`, `Stripe-Version`,
-//! and `Retry-After`/`Stripe-Should-Retry` where Stripe sends them).
+//! and `Retry-After`/`Stripe-Should-Retry`/`Stripe-Rate-Limited-Reason`
+//! where Stripe sends them).
 //!
 //! Routing is a `match` over path segments rather than a tree of filters so
 //! that unknown URLs, wrong methods and bad parameters all get Stripe's JSON
 //! error bodies from one place.
 
 mod error;
+mod form;
 mod query;
 mod read;
+mod webhook_endpoints;
 
 pub(crate) use error::Answer;
 
@@ -22,9 +27,9 @@ use warp::http::{HeaderMap, Method};
 use warp::{Filter, Reply};
 
 use crate::clock::http_date;
-use crate::events::API_VERSION;
-use crate::faults::roll;
+use crate::faults::{roll, Limited};
 use crate::objects::request_id;
+use crate::versions::ApiVersion;
 use crate::{mutate, Shared};
 
 /// Every route of the simulator.
@@ -53,45 +58,122 @@ async fn handle(
     let path = path.as_str();
     let answer = match path.strip_prefix("/_sim") {
         Some(rest) => mutate::http::handle(&shared, &method, rest, &body).await,
-        None => v1(&shared, &method, path, &query, &headers).await,
+        None => v1(&shared, &method, path, &query, &headers, &body).await,
     };
     respond(&shared, answer)
 }
 
-/// A `/v1` request, counted by route and status.
-async fn v1(shared: &Shared, method: &Method, path: &str, query: &[(String, String)], headers: &HeaderMap) -> Answer {
+/// Who is calling: the account the key belongs to, its mode, and the API
+/// version the answer is rendered in.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub account: String,
+    /// The key reads the main account (the one holding every object).
+    pub main: bool,
+    pub livemode: bool,
+    pub version: ApiVersion,
+}
+
+/// A `/v1` request, counted by route, status and (for 429s) reason.
+async fn v1(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Answer {
     let route = route_label(method, path);
     shared.traffic().arrive(Instant::now());
-    let answer = match gate(shared, headers).await {
-        Some(refusal) => refusal,
-        None if method != Method::GET => Answer::unrecognized(method.as_str(), path),
-        None => get(shared, path, query),
+    let answer = match gate(shared, headers, method, path, &route).await {
+        Err(refusal) => refusal,
+        Ok(caller) => {
+            Answer { version: Some(caller.version.as_str()), ..dispatch(shared, &caller, method, path, query, body) }
+        }
     };
-    shared.traffic().answered(&route, answer.status);
+    let mut traffic = shared.traffic();
+    if answer.status == 429 {
+        traffic.limited(answer.limited_reason.unwrap_or("lock_timeout"));
+    }
+    traffic.answered(&route, answer.status);
     answer
 }
 
-/// Authentication, then the API fault knobs. `Some` is the answer that
+/// Authentication, the API fault knobs and rate limiters, the key's
+/// permissions, then the `Stripe-Version`. `Err` is the answer that
 /// replaces the real one.
-async fn gate(shared: &Shared, headers: &HeaderMap) -> Option<Answer> {
+async fn gate(
+    shared: &Shared,
+    headers: &HeaderMap,
+    method: &Method,
+    path: &str,
+    route: &str,
+) -> Result<Caller, Answer> {
     let given = headers.get("authorization").and_then(|v| v.to_str().ok()).map(api_key_of);
-    if given.as_deref() != Some(shared.api_key.as_str()) {
-        return Some(Answer::unauthorized(given.as_deref()));
-    }
+    let Some(grant) = given.as_deref().and_then(|k| shared.accounts.grant(k)) else {
+        return Err(Answer::unauthorized(given.as_deref()));
+    };
     let f = shared.api_faults();
     if let Some(until) = f.hang_until.filter(|u| *u > Instant::now()) {
         tokio::time::sleep_until(until.into()).await;
     }
-    if !shared.traffic().admit(Instant::now(), f.max_requests_per_sec) || roll(f.rate_limit_fraction) {
-        return Some(Answer::rate_limited(f.retry_after_secs));
+    let admitted =
+        shared.traffic().admit(Instant::now(), route, f.max_requests_per_sec, f.per_operation_requests_per_sec);
+    match admitted {
+        Err(Limited::Global) => return Err(Answer::rate_limited(f.retry_after_secs, "global-rate")),
+        Err(Limited::Endpoint) => return Err(Answer::rate_limited(f.retry_after_secs, "endpoint-rate")),
+        Ok(()) => {}
+    }
+    if roll(f.rate_limit_fraction) {
+        return Err(Answer::rate_limited(f.retry_after_secs, "global-concurrency"));
+    }
+    if roll(f.lock_timeout_fraction) {
+        return Err(Answer::lock_timeout());
     }
     if roll(f.server_error_fraction) {
-        return Some(Answer::server_error());
+        return Err(Answer::server_error());
     }
     if roll(f.slow_fraction) {
         tokio::time::sleep(std::time::Duration::from_millis(f.slow_ms)).await;
     }
-    None
+    if let Some(permission) = grant.missing_permission(method.as_str(), path) {
+        let key = given.as_deref().unwrap_or_default();
+        return Err(Answer::permission_denied(key, &grant.account, &permission));
+    }
+    // "List and retrieve answer in the request's Stripe-Version"; without
+    // one, in the account's default (docs.stripe.com/api/versioning).
+    let version = match headers.get("stripe-version") {
+        None => shared.default_version(),
+        Some(raw) => {
+            let raw = String::from_utf8_lossy(raw.as_bytes());
+            // Beta flags may follow the version: `2026-08-26.dahlia; x_beta=v1`.
+            let name = raw.split(';').next().unwrap_or_default().trim();
+            ApiVersion::parse(name).ok_or_else(|| Answer::unknown_version(&raw))?
+        }
+    };
+    Ok(Caller { account: grant.account, main: grant.main, livemode: grant.livemode, version })
+}
+
+/// Route by method and path.
+fn dispatch(
+    shared: &Shared,
+    caller: &Caller,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    body: &[u8],
+) -> Answer {
+    let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["account"]) => Answer::ok(shared.accounts.account_json(&caller.account).to_string()),
+        ("GET", ["webhook_endpoints"]) => webhook_endpoints::list(shared, caller, query),
+        ("POST", ["webhook_endpoints"]) => webhook_endpoints::create(shared, caller, body),
+        ("GET", ["webhook_endpoints", id]) if !id.is_empty() => webhook_endpoints::retrieve(shared, caller, id),
+        ("POST", ["webhook_endpoints", id]) if !id.is_empty() => webhook_endpoints::update(shared, caller, id, body),
+        ("DELETE", ["webhook_endpoints", id]) if !id.is_empty() => webhook_endpoints::delete(shared, caller, id),
+        ("GET", _) => read::get(shared, caller, path, query),
+        _ => Answer::unrecognized(method.as_str(), path),
+    }
 }
 
 /// The key in an `Authorization` header: `Bearer KEY`, or `Basic
@@ -132,29 +214,15 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// `GET /v1/…` dispatch.
-fn get(shared: &Shared, path: &str, query: &[(String, String)]) -> Answer {
-    let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
-    match segments.as_slice() {
-        [plural] => match read::endpoint_kind(plural) {
-            Some(kind) => read::list(shared, kind, query),
-            None => Answer::unrecognized("GET", path),
-        },
-        [plural, id] if !id.is_empty() => match read::endpoint_kind(plural) {
-            Some(kind) => read::retrieve(shared, kind, id),
-            None => Answer::unrecognized("GET", path),
-        },
-        ["invoices", id, "lines"] => read::list_lines(shared, id, query),
-        _ => Answer::unrecognized("GET", path),
-    }
-}
-
 /// The route a request counts under (ids replaced by `{id}`, so the map
 /// stays small during a reconcile that retrieves thousands of objects).
 fn route_label(method: &Method, path: &str) -> String {
     let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
     let known = |p: &str| read::endpoint_kind(p).is_some();
     let shape = match segments.as_slice() {
+        ["account"] => "/v1/account".to_owned(),
+        ["webhook_endpoints"] => "/v1/webhook_endpoints".to_owned(),
+        ["webhook_endpoints", _] => "/v1/webhook_endpoints/{id}".to_owned(),
         [p] if known(p) => format!("/v1/{p}"),
         [p, _] if known(p) => format!("/v1/{p}/{{id}}"),
         ["invoices", _, "lines"] => "/v1/invoices/{id}/lines".to_owned(),
@@ -171,13 +239,16 @@ fn respond(shared: &Shared, a: Answer) -> warp::reply::Response {
         .header("content-type", "application/json")
         .header("request-id", request_id())
         .header("date", date)
-        .header("stripe-version", API_VERSION)
+        .header("stripe-version", a.version.unwrap_or_else(|| shared.default_version().as_str()))
         .header("cache-control", "no-cache, no-store");
     if let Some(secs) = a.retry_after {
         b = b.header("retry-after", secs.to_string());
     }
     if let Some(retry) = a.should_retry {
         b = b.header("stripe-should-retry", if retry { "true" } else { "false" });
+    }
+    if let Some(reason) = a.limited_reason {
+        b = b.header("stripe-rate-limited-reason", reason);
     }
     match b.body(a.body) {
         Ok(resp) => resp.into_response(),

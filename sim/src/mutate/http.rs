@@ -17,6 +17,7 @@ use crate::faults::Faults;
 use crate::seed::{seed, SeedSpec};
 use crate::snapshot::{rows_json, snapshot};
 use crate::store::Kind;
+use crate::versions::ApiVersion;
 use crate::{Shared, SimError};
 
 type Outcome = Result<Value, SimError>;
@@ -29,7 +30,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, method: &Method, path: &str, bo
                 return bad_kind(kind);
             };
             let shared = shared.clone();
-            return match blocking(move || Ok(rows_json(&snapshot(&shared, kind)))).await {
+            return match blocking(move || Ok(rows_json(&snapshot(&shared, kind, ApiVersion::pinned())))).await {
                 Ok(text) => Answer::ok(text),
                 Err(e) => e.into(),
             };
@@ -76,13 +77,13 @@ fn route(shared: &Shared, method: &str, segments: &[&str], body: &Bytes) -> Outc
         ("GET", ["webhook_endpoints"]) => to_value(&shared.hub.endpoints()),
         ("POST", ["webhook_endpoints"]) => {
             let ep: EndpointBody = parse(body)?;
-            to_value(&shared.hub.add_endpoint(ep.url, ep.secrets))
+            to_value(&shared.add_dashboard_endpoint(ep.url, ep.secrets))
         }
         ("POST", ["webhook_endpoints", id]) => {
             let ep: EndpointBody = parse(body)?;
-            match shared.hub.set_secrets(id, ep.secrets) {
-                true => Ok(json!({"id": id})),
-                false => Err(SimError::not_found("webhook_endpoint", id)),
+            match shared.hub.update_endpoint(id, |e| e.secrets = ep.secrets) {
+                Some(_) => Ok(json!({"id": id})),
+                None => Err(SimError::not_found("webhook_endpoint", id)),
             }
         }
         ("DELETE", ["webhook_endpoints", id]) => match shared.hub.remove_endpoint(id) {

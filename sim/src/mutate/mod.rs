@@ -4,8 +4,8 @@
 //!
 //! | route | body | does |
 //! |---|---|---|
-//! | `POST /_sim/products` | [`ProductParams`] | create (`product.created`) |
-//! | `POST /_sim/prices` | [`PriceParams`] | create (`price.created`, + `plan.created` if recurring) |
+//! | `POST /_sim/products` | [`ProductParams`] | create (`product.created`); an `id` of a deleted product makes a new incarnation |
+//! | `POST /_sim/prices` | [`PriceParams`] | create (`price.created`, + `plan.created` if recurring); likewise for a deleted plan's `id` |
 //! | `POST /_sim/customers` | [`CustomerParams`] | create (`customer.created`) |
 //! | `POST /_sim/subscriptions` | [`SubscriptionParams`] | create (`customer.subscription.created`) |
 //! | `POST /_sim/subscriptions/{id}/items` | [`SubscriptionUpdate`] | merge fields, add/remove items (`customer.subscription.updated`) |

@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ProductParams {
-    /// Fixed id instead of a random `prod_…`.
+    /// Fixed id instead of a random `prod_…` (Stripe accepts caller-chosen
+    /// product ids). The id of a deleted product may be given again: a new
+    /// incarnation with its own `created` replaces it.
     pub id: Option<String>,
     pub name: String,
     pub description: Option<String>,
@@ -42,6 +44,10 @@ impl Default for Recurring {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PriceParams {
+    /// Fixed id. Stripe takes none for prices, but a recurring price is
+    /// also the plan of that id here, and plans take caller-chosen ids: a
+    /// deleted plan's id may be given again (a new incarnation; old
+    /// subscription items keep showing the old one).
     pub id: Option<String>,
     pub product: String,
     pub unit_amount: i64,

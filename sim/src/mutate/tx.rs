@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 use crate::events::EventSpec;
 use crate::faults::DeliveryFaults;
 use crate::objects::{id_format, random_id, request_id, to_doc};
-use crate::store::{Doc, Fields, Kind, Record, State};
+use crate::store::{Doc, Fields, Hole, Kind, Record, State};
+use crate::versions::ApiVersion;
 use crate::{Shared, SimError};
 
 pub(crate) struct Tx<'a> {
@@ -29,27 +30,61 @@ impl<'a> Tx<'a> {
         Tx { shared, st, now: shared.clock.now(), request_id: request_id(), faults }
     }
 
-    /// Record an event and queue it for every webhook endpoint.
+    /// Record an event, rendered in the account's default version, and
+    /// queue it for every endpoint that wants its type: in the endpoint's
+    /// own `api_version` if it has one (same event, same state, other
+    /// shapes), else as recorded.
     pub fn emit(&mut self, event_type: &str, object: &str, previous: Option<&Value>) {
-        let ev = self.st.record_event(&EventSpec {
+        let targets = self.shared.hub.targets(&self.shared.account_id, event_type);
+        let spec = EventSpec {
             event_type,
             object,
             previous,
             created: self.now,
             request_id: &self.request_id,
-            pending_webhooks: self.shared.hub.endpoint_count(),
-        });
-        self.shared.hub.enqueue(&ev, &self.faults);
+            pending_webhooks: targets.len(),
+        };
+        let default = self.shared.default_version();
+        let ev = self.st.record_event(&spec, default);
+        let mut bodies: Vec<(ApiVersion, Arc<str>)> = vec![(default, ev.body.clone())];
+        let mut deliveries = Vec::with_capacity(targets.len());
+        for (endpoint, pinned) in targets {
+            // Endpoint versions were checked when the endpoint was made.
+            let version = pinned.as_deref().and_then(ApiVersion::parse).unwrap_or(default);
+            let body = match bodies.iter().find(|(v, _)| *v == version) {
+                Some((_, body)) => body.clone(),
+                None => {
+                    let body: Arc<str> = Arc::from(self.st.render_event(&ev.id, &spec, version));
+                    bodies.push((version, body.clone()));
+                    body
+                }
+            };
+            deliveries.push((endpoint, body));
+        }
+        self.shared.hub.enqueue(&ev, deliveries, &self.faults);
     }
 
-    /// A new id: the requested one if free, else a random one.
+    /// A new id: the requested one if free, else a random one. The id of a
+    /// deleted product or plan (a recurring price here) may be taken again:
+    /// Stripe lets a deleted plan's id be created again, old subscriptions
+    /// keeping the old incarnation (facts.md, "Custom ids and deletion");
+    /// for products it is undocumented either way, so it is allowed too.
+    /// The new incarnation replaces the old one; events keep the old.
     pub fn new_id(&mut self, kind: Kind, requested: Option<String>) -> Result<String, SimError> {
         if let Some(id) = requested {
-            if self.st.id_taken(kind, &id) {
+            let reusable =
+                matches!(kind, Kind::Product | Kind::Price) && self.st.table(kind).get(&id).is_some_and(|r| r.deleted);
+            if self.st.id_taken(kind, &id) && !reusable {
                 return Err(SimError::invalid(
                     format!("A {} with id '{id}' already exists.", kind.object()),
                     Some("id"),
                 ));
+            }
+            if reusable {
+                tracing::debug!(kind = %kind, %id, "a deleted id is created again");
+            }
+            if reusable && kind == Kind::Price {
+                self.freeze_price_references(&id);
             }
             return Ok(id);
         }
@@ -74,6 +109,25 @@ impl<'a> Tx<'a> {
         let id: Arc<str> = Arc::from(id);
         self.st.table_mut(kind).insert(Record { id: id.clone(), created: self.now, seq, doc, deleted: false, fields });
         id
+    }
+
+    /// Subscription items embed their price (and plan) by reference; before
+    /// a deleted price's id names a new incarnation, items that still show
+    /// the old one keep it as it was.
+    fn freeze_price_references(&mut self, price: &str) {
+        let items = self.st.table(Kind::SubscriptionItem);
+        let stale: Vec<(Arc<str>, String)> = items
+            .by_id
+            .values()
+            .filter(|r| r.doc.holes.iter().any(|(_, h)| matches!(h, Hole::Price(p) | Hole::Plan(p) if &**p == price)))
+            .map(|r| (r.id.clone(), self.st.render(Kind::SubscriptionItem, r)))
+            .collect();
+        let items = self.st.table_mut(Kind::SubscriptionItem);
+        for (id, text) in stale {
+            if let Some(rec) = items.by_id.get_mut(&id) {
+                rec.doc = Doc::plain(text);
+            }
+        }
     }
 
     /// The live object, rendered as the API shows it.

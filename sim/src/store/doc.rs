@@ -111,6 +111,28 @@ impl Doc {
     pub fn plain(text: String) -> Doc {
         Doc { text: text.into_boxed_str(), holes: Box::new([]) }
     }
+
+    /// Turn the object's own `"livemode":false` into `true`. Keys are in
+    /// sorted order and embedded objects are holes, so the first occurrence
+    /// is the object's own (`livemode` sorts before `metadata`, the only
+    /// place a caller's text could hold the same bytes).
+    pub fn set_livemode(&mut self) {
+        const TEST: &str = "\"livemode\":false";
+        let Some(at) = self.text.find(TEST) else {
+            return;
+        };
+        let mut text = String::with_capacity(self.text.len());
+        text.push_str(&self.text[..at]);
+        text.push_str("\"livemode\":true");
+        text.push_str(&self.text[at + TEST.len()..]);
+        self.text = text.into_boxed_str();
+        // "true" is one byte shorter than "false".
+        for (offset, _) in self.holes.iter_mut() {
+            if *offset as usize > at {
+                *offset -= 1;
+            }
+        }
+    }
 }
 
 /// A fixture cut at its variable fields.

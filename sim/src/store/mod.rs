@@ -14,6 +14,7 @@ mod doc;
 mod kind;
 mod page;
 mod render;
+mod versioned;
 
 pub(crate) use doc::{json_opt, json_str, Doc, Hole, HoleKind, Template};
 pub use kind::Kind;
@@ -68,6 +69,8 @@ impl Record {
 #[derive(Debug)]
 pub(crate) struct Table {
     pub kind: Kind,
+    /// A live-mode account: objects inserted get `livemode: true`.
+    livemode: bool,
     /// Every object ever created, deleted ones included (they still answer
     /// retrieve with a stub, and still serve as pagination cursors).
     pub by_id: HashMap<Arc<str>, Record>,
@@ -78,8 +81,8 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    fn new(kind: Kind) -> Table {
-        Table { kind, by_id: HashMap::new(), live: BTreeMap::new(), children: HashMap::new() }
+    fn new(kind: Kind, livemode: bool) -> Table {
+        Table { kind, livemode, by_id: HashMap::new(), live: BTreeMap::new(), children: HashMap::new() }
     }
 
     pub fn get(&self, id: &str) -> Option<&Record> {
@@ -91,7 +94,14 @@ impl Table {
         self.by_id.get(id).filter(|r| !r.deleted)
     }
 
-    pub fn insert(&mut self, rec: Record) {
+    /// Add an object; an id that exists already (a deleted object's id
+    /// created again) is replaced by the new incarnation.
+    pub fn insert(&mut self, mut rec: Record) {
+        // The fixtures every object is built from are test-mode ones. Events
+        // are rendered live already (and may carry a caller's object).
+        if self.livemode && self.kind != Kind::Event {
+            rec.doc.set_livemode();
+        }
         let k = rec.key();
         if self.kind.is_nested() {
             if let Some(parent) = &rec.fields.parent {
@@ -141,6 +151,8 @@ impl Table {
 #[derive(Debug)]
 pub(crate) struct State {
     tables: Vec<Table>,
+    /// Objects and events are `livemode: true` (a live key's account).
+    pub livemode: bool,
     seq: u64,
     /// Invoice numbers are per account in the simulator (Stripe allows that
     /// mode); it keeps customers untouched when an invoice finalizes.
@@ -149,11 +161,16 @@ pub(crate) struct State {
 
 impl Default for State {
     fn default() -> Self {
-        State { tables: Kind::ALL.into_iter().map(Table::new).collect(), seq: 0, invoice_number: 0 }
+        State::new(false)
     }
 }
 
 impl State {
+    pub fn new(livemode: bool) -> State {
+        let tables = Kind::ALL.into_iter().map(|k| Table::new(k, livemode)).collect();
+        State { tables, livemode, seq: 0, invoice_number: 0 }
+    }
+
     pub fn table(&self, kind: Kind) -> &Table {
         &self.tables[kind.index()]
     }

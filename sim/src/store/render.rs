@@ -34,20 +34,6 @@ impl State {
         out
     }
 
-    /// What `GET /v1/{kind}/{id}` answers: the object, Stripe's deleted stub
-    /// for deleted customers/products/prices/plans, or `None` (404) for
-    /// anything missing and for deleted invoices and removed items.
-    pub fn render_retrieve(&self, kind: Kind, id: &str) -> Option<String> {
-        let rec = self.table(kind).get(id)?;
-        if !rec.deleted {
-            return Some(self.render(kind, rec));
-        }
-        match kind {
-            Kind::Customer | Kind::Product | Kind::Price | Kind::Plan => Some(deleted_stub(kind, id)),
-            _ => None,
-        }
-    }
-
     /// `{"object":"list","data":[…],"has_more":…,"url":…}` for these ids.
     pub fn render_list(&self, kind: Kind, ids: &[Arc<str>], has_more: bool, url: &str) -> String {
         let table = self.table(kind);

@@ -1,20 +1,24 @@
-//! Webhook endpoints, Stripe's signature scheme, and the background task
-//! that delivers every event to every endpoint with retries and faults.
+//! Webhook endpoints (`endpoints`: the registry, which events each wants,
+//! the API object), Stripe's signature scheme, and the background task that
+//! delivers each event to every endpoint that wants it, with retries and
+//! faults (`queue`).
 //!
 //! Signing: `Stripe-Signature: t=<unix>,v1=<hex hmac_sha256(secret,
 //! "{t}.{body}")>`, one `v1=` per active secret (several while a secret is
 //! being rolled), with `t` taken from the real clock at each attempt, as
 //! receivers check it against theirs.
 
+mod endpoints;
 mod queue;
 
+pub(crate) use endpoints::{deleted_json, is_known_event_type};
+pub use endpoints::{WebhookEndpoint, MAX_ENDPOINTS_PER_ACCOUNT};
 pub use queue::DeliveryStats;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::{watch, Notify};
 
@@ -24,15 +28,6 @@ use crate::faults::DeliveryFaults;
 use crate::objects::random_id;
 use crate::Shared;
 use queue::{Job, Next, Queue};
-
-/// A registered webhook endpoint.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WebhookEndpoint {
-    pub id: String,
-    pub url: String,
-    /// Every secret that signs deliveries (each adds a `v1=`).
-    pub secrets: Vec<String>,
-}
 
 /// The value of a `Stripe-Signature` header for `body` sent at `t`.
 pub fn signature_header(secrets: &[String], t: i64, body: &[u8]) -> String {
@@ -110,16 +105,33 @@ impl Hub {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn add_endpoint(&self, url: String, secrets: Vec<String>) -> WebhookEndpoint {
-        let ep = WebhookEndpoint { id: random_id(&mut fastrand::Rng::new(), "we_1", 23), url, secrets };
-        self.lock().endpoints.push(ep.clone());
-        ep
+    /// Register an endpoint under a fresh `we_…` id. With `limit`, refuse
+    /// (`None`) when its account already has that many.
+    pub fn add_endpoint(&self, mut ep: WebhookEndpoint, limit: Option<usize>) -> Option<WebhookEndpoint> {
+        let mut st = self.lock();
+        if limit.is_some_and(|max| st.endpoints.iter().filter(|e| e.account == ep.account).count() >= max) {
+            return None;
+        }
+        ep.id = loop {
+            let id = random_id(&mut fastrand::Rng::new(), "we_1", 23);
+            if !st.endpoints.iter().any(|e| e.id == id) {
+                break id;
+            }
+        };
+        st.endpoints.push(ep.clone());
+        Some(ep)
     }
 
-    pub fn set_secrets(&self, id: &str, secrets: Vec<String>) -> bool {
+    pub fn endpoint(&self, id: &str) -> Option<WebhookEndpoint> {
+        self.lock().endpoints.iter().find(|e| e.id == id).cloned()
+    }
+
+    /// Change an endpoint in place; returns it as changed.
+    pub fn update_endpoint(&self, id: &str, change: impl FnOnce(&mut WebhookEndpoint)) -> Option<WebhookEndpoint> {
         let mut st = self.lock();
-        let found = st.endpoints.iter_mut().find(|e| e.id == id);
-        found.map(|e| e.secrets = secrets).is_some()
+        let ep = st.endpoints.iter_mut().find(|e| e.id == id)?;
+        change(ep);
+        Some(ep.clone())
     }
 
     pub fn remove_endpoint(&self, id: &str) -> bool {
@@ -129,21 +141,31 @@ impl Hub {
         st.endpoints.len() != before
     }
 
+    /// Every endpoint, in registration order.
     pub fn endpoints(&self) -> Vec<WebhookEndpoint> {
         self.lock().endpoints.clone()
     }
 
-    pub fn endpoint_count(&self) -> usize {
-        self.lock().endpoints.len()
+    /// The endpoints an event of `account` of this type goes to, each with
+    /// its pinned API version (`None`: the account default).
+    pub fn targets(&self, account: &str, event_type: &str) -> Vec<(Arc<str>, Option<String>)> {
+        let st = self.lock();
+        st.endpoints
+            .iter()
+            .filter(|e| e.account == account && e.wants(event_type))
+            .map(|e| (Arc::from(e.id.as_str()), e.api_version.clone()))
+            .collect()
     }
 
-    /// Queue an event for every endpoint.
-    pub fn enqueue(&self, ev: &Emitted, faults: &DeliveryFaults) {
+    /// Queue one delivery of the event per `(endpoint, body)`.
+    pub fn enqueue(&self, ev: &Emitted, deliveries: Vec<(Arc<str>, Arc<str>)>, faults: &DeliveryFaults) {
+        if deliveries.is_empty() {
+            return;
+        }
         let now = Instant::now();
         let mut st = self.lock();
-        let ids: Vec<Arc<str>> = st.endpoints.iter().map(|e| Arc::from(e.id.as_str())).collect();
-        for endpoint in ids {
-            let job = Job { endpoint, event: ev.id.clone(), body: ev.body.clone(), created: ev.created, attempt: 0 };
+        for (endpoint, body) in deliveries {
+            let job = Job { endpoint, event: ev.id.clone(), body, created: ev.created, attempt: 0 };
             st.queue.push(job, faults, now);
         }
         drop(st);
@@ -192,7 +214,7 @@ impl Hub {
 }
 
 enum Step {
-    Send(Job, WebhookEndpoint),
+    Send(Job, Box<WebhookEndpoint>),
     Wait(Option<Instant>),
 }
 
@@ -207,9 +229,10 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
                 match st.queue.next(&faults, Instant::now()) {
                     Next::Send(job) => {
                         match st.endpoints.iter().find(|e| *e.id == *job.endpoint) {
-                            Some(ep) => break Step::Send(job, ep.clone()),
-                            // The endpoint was removed after the event.
-                            None => st.queue.discard(),
+                            Some(ep) if ep.is_enabled() => break Step::Send(job, Box::new(ep.clone())),
+                            // The endpoint was removed or disabled after the
+                            // event: Stripe sends nothing to it any more.
+                            _ => st.queue.discard(),
                         }
                     }
                     Next::Wait(at) => break Step::Wait(at),
@@ -240,7 +263,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
 }
 
 /// One HTTP attempt; the outcome goes back into the queue.
-async fn attempt(shared: Arc<Shared>, job: Job, ep: WebhookEndpoint, f: DeliveryFaults) {
+async fn attempt(shared: Arc<Shared>, job: Job, ep: Box<WebhookEndpoint>, f: DeliveryFaults) {
     let t = real_now();
     let signature = signature_header(&ep.secrets, t, job.body.as_bytes());
     let result = shared

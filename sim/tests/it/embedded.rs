@@ -2,7 +2,7 @@
 //! `has_more`, the rest through their own list endpoints.
 
 use serde_json::Value;
-use stripe_sim::{InvoiceParams, PriceParams, ProductParams, SubscriptionParams};
+use stripe_sim::{InvoiceParams, Kind, PriceParams, ProductParams, SubscriptionParams};
 
 use crate::helpers::TestSim;
 
@@ -98,4 +98,40 @@ async fn objects_keep_the_fixtures_legacy_keys() {
     assert_eq!(prod.body["data"][0]["type"], "good");
     assert_eq!(sub["currency"], "usd");
     assert_eq!(sub["livemode"], false);
+}
+
+#[tokio::test]
+async fn a_canceled_subscriptions_items_list_is_empty_though_it_still_embeds_them() {
+    let t = TestSim::start().await;
+    let prices = prices(&t, 12).await;
+    let cus = t.customer("canceled@example.com");
+    let items: Vec<(&str, u64)> = prices.iter().map(|p| (p.as_str(), 1)).collect();
+    let sub = id(&t.sim.create_subscription(SubscriptionParams::new(&cus, &items)).expect("sub"));
+    assert_eq!(t.walk(&format!("/v1/subscription_items?subscription={sub}"), 100).await.len(), 12);
+    t.sim.cancel_subscription(&sub).expect("canceled");
+    assert_eq!(t.walk(&format!("/v1/subscription_items?subscription={sub}"), 100).await.len(), 12, "by default");
+    t.sim.update_faults(|f| f.api.canceled_subscription_items_empty = true);
+    let list = t.get(&format!("/v1/subscription_items?subscription={sub}")).await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body["data"], serde_json::json!([]));
+    assert!(!list.has_more());
+    let got = t.get(&format!("/v1/subscriptions/{sub}")).await.body;
+    assert_eq!(got["status"], "canceled");
+    assert_eq!(got["items"]["data"].as_array().expect("data").len(), 10, "embedded, truncated as before");
+    assert_eq!(got["items"]["has_more"], true);
+}
+
+#[tokio::test]
+async fn a_deleted_invoices_lines_are_resource_missing() {
+    let t = TestSim::start().await;
+    let prices = prices(&t, 2).await;
+    let cus = t.customer("draft@example.com");
+    let refs: Vec<&str> = prices.iter().map(String::as_str).collect();
+    let inv = id(&t.sim.create_invoice(InvoiceParams::new(&cus, &refs)).expect("invoice"));
+    assert_eq!(t.get(&format!("/v1/invoices/{inv}/lines")).await.ids().len(), 2);
+    t.sim.delete(Kind::Invoice, &inv).expect("deleted");
+    let r = t.get(&format!("/v1/invoices/{inv}/lines")).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.body["error"]["code"], "resource_missing");
+    assert_eq!(r.body["error"]["message"], format!("No such invoice: '{inv}'"));
 }

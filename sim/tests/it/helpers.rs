@@ -40,7 +40,11 @@ impl Reply {
 
 impl TestSim {
     pub async fn start() -> TestSim {
-        let sim = Sim::start(SimConfig::default()).await.expect("sim starts");
+        TestSim::start_with(SimConfig::default()).await
+    }
+
+    pub async fn start_with(config: SimConfig) -> TestSim {
+        let sim = Sim::start(config).await.expect("sim starts");
         TestSim { sim, http: reqwest::Client::new() }
     }
 
@@ -54,12 +58,28 @@ impl TestSim {
         if let Some(key) = key {
             req = req.bearer_auth(key);
         }
-        let resp = req.send().await.expect("request sent");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.expect("body");
-        let body = serde_json::from_str(&text).expect("JSON body");
-        Reply { status, headers, body }
+        send(req).await
+    }
+
+    /// `GET` with a `Stripe-Version` header.
+    pub async fn get_at(&self, path: &str, version: &str) -> Reply {
+        let req = self.http.get(format!("{}{}", self.sim.base_url(), path)).bearer_auth(self.sim.api_key());
+        send(req.header("stripe-version", version)).await
+    }
+
+    /// `POST` a form-encoded body (Stripe's bracket syntax) with the key.
+    pub async fn post_form(&self, path: &str, form: &str) -> Reply {
+        let req = self
+            .http
+            .post(format!("{}{}", self.sim.base_url(), path))
+            .bearer_auth(self.sim.api_key())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+        send(req).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        send(self.http.delete(format!("{}{}", self.sim.base_url(), path)).bearer_auth(self.sim.api_key())).await
     }
 
     /// Walk a list to the end with `starting_after`, returning ids in order.
@@ -80,10 +100,57 @@ impl TestSim {
         }
     }
 
+    /// Create a webhook endpoint through the API; returns the create answer.
+    pub async fn create_endpoint(&self, url: &str, events: &[&str], extra: &str) -> Value {
+        let mut form = format!("url={}", urlencode(url));
+        for (i, e) in events.iter().enumerate() {
+            form.push_str(&format!("&enabled_events%5B{i}%5D={}", urlencode(e)));
+        }
+        form.push_str(extra);
+        let r = self.post_form("/v1/webhook_endpoints", &form).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    }
+
     pub fn customer(&self, email: &str) -> String {
         let c = self.sim.create_customer(CustomerParams::email(email)).expect("customer");
         c["id"].as_str().expect("id").to_owned()
     }
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Reply {
+    let resp = req.send().await.expect("request sent");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body");
+    let body = serde_json::from_str(&text).expect("JSON body");
+    Reply { status, headers, body }
+}
+
+/// Percent-encode a form value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Check a `Stripe-Signature` the way a receiver does: every `v1=` that
+/// matches one of our secrets counts.
+pub fn verified_by(delivery: &crate::helpers::Delivery, secret: &str) -> bool {
+    let mut t = None;
+    let mut sigs = Vec::new();
+    for part in delivery.signature.split(',') {
+        match part.split_once('=') {
+            Some(("t", v)) => t = v.parse::<i64>().ok(),
+            Some(("v1", v)) => sigs.push(v.to_owned()),
+            _ => {}
+        }
+    }
+    let Some(t) = t else { return false };
+    sigs.contains(&stripe_sim::sign(secret, t, delivery.body.as_bytes()))
 }
 
 /// One webhook as received.

@@ -1,11 +1,16 @@
 //! Integration tests of the simulator over real HTTP: one binary, one
 //! module per area, helpers in `helpers`.
 
+mod accounts;
+mod custom_ids;
 mod embedded;
 mod errors;
 mod filters;
 mod helpers;
 mod mutations;
 mod pagination;
+mod rate_limits;
 mod seeding;
+mod versions;
+mod webhook_endpoints;
 mod webhooks;

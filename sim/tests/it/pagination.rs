@@ -86,18 +86,34 @@ async fn created_ranges_bound_the_list() {
 async fn unknown_cursor_is_resource_missing_and_both_cursors_are_refused() {
     let t = TestSim::start().await;
     let r = t.get("/v1/customers?starting_after=cus_nope").await;
-    assert_eq!(r.status, 404);
+    assert_eq!(r.status, 400);
     assert_eq!(r.body["error"]["code"], "resource_missing");
     assert_eq!(r.body["error"]["param"], "starting_after");
     let r = t.get("/v1/customers?starting_after=a&ending_before=b").await;
     assert_eq!(r.status, 400);
 }
 
+/// stripe-php#1264: a cursor whose object was deleted is refused, so a
+/// client paging while objects are deleted must be able to start over.
 #[tokio::test]
-async fn a_deleted_object_still_works_as_a_cursor() {
+async fn starting_after_a_deleted_object_is_resource_missing() {
     let t = TestSim::start().await;
     let want = customers_in_few_seconds(&t).await;
     t.sim.delete(stripe_sim::Kind::Customer, &want[5]).expect("delete");
-    let page = t.get(&format!("/v1/customers?limit=3&starting_after={}", want[5])).await;
-    assert_eq!(page.ids(), want[6..9].to_vec());
+    for param in ["starting_after", "ending_before"] {
+        let r = t.get(&format!("/v1/customers?limit=3&{param}={}", want[5])).await;
+        assert_eq!(r.status, 400, "{param}");
+        assert_eq!(
+            r.body,
+            serde_json::json!({"error": {
+                "code": "resource_missing",
+                "doc_url": "https://stripe.com/docs/error-codes/resource-missing",
+                "message": format!("No such customer: '{}'", want[5]),
+                "param": param,
+                "type": "invalid_request_error",
+            }})
+        );
+    }
+    let page = t.get(&format!("/v1/customers?limit=3&starting_after={}", want[4])).await;
+    assert_eq!(page.ids(), want[6..9].to_vec(), "live cursors still work and skip the deleted one");
 }

@@ -2,25 +2,9 @@
 
 use std::sync::atomic::Ordering;
 
-use stripe_sim::{sign, Kind};
+use stripe_sim::Kind;
 
-use crate::helpers::{Receiver, TestSim};
-
-/// Check a `Stripe-Signature` the way a receiver does: every `v1=` that
-/// matches one of our secrets counts.
-fn verified_by(delivery: &crate::helpers::Delivery, secret: &str) -> bool {
-    let mut t = None;
-    let mut sigs = Vec::new();
-    for part in delivery.signature.split(',') {
-        match part.split_once('=') {
-            Some(("t", v)) => t = v.parse::<i64>().ok(),
-            Some(("v1", v)) => sigs.push(v.to_owned()),
-            _ => {}
-        }
-    }
-    let Some(t) = t else { return false };
-    sigs.contains(&sign(secret, t, delivery.body.as_bytes()))
-}
+use crate::helpers::{verified_by, Receiver, TestSim};
 
 #[tokio::test]
 async fn webhooks_are_signed_with_every_active_secret() {
