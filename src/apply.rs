@@ -18,6 +18,7 @@ use sqlx::PgConnection;
 use crate::event::{classify, Action, Kind};
 use crate::identity::Scope;
 use crate::mirror::{deleted_stub, is_deleted_stub, Children, Head, Item, Mirror, WriteError};
+use crate::registry::TypeSet;
 use crate::store::{Tombstoned, Upserted, Version};
 
 /// What applying an event did; recorded on the inbox row.
@@ -115,13 +116,19 @@ pub enum Step<'a> {
     OtherVersion(Pending, String),
 }
 
-/// Decides what `ev` asks for, without I/O.
-pub fn triage<'a>(ev: &'a InboxEvent, scope: &Scope) -> Step<'a> {
+/// Outcome detail of an event whose type `[mirror] objects` leaves out.
+pub const NOT_SELECTED: &str = "type not mirrored ([mirror] objects)";
+
+/// Decides what `ev` asks for, without I/O. `types` are the mirrored types.
+pub fn triage<'a>(ev: &'a InboxEvent, scope: &Scope, types: TypeSet) -> Step<'a> {
     let action = classify(&ev.event_type);
     let kind = match action {
         Action::Ignore(why) => return Step::Done(Outcome::Ignored(why)),
         Action::Upsert(k) | Action::Delete(k) | Action::Twin { kind: k, .. } => k,
     };
+    if !types.contains(kind) {
+        return Step::Done(Outcome::Ignored(NOT_SELECTED));
+    }
     let Ok(payload) = serde_json::from_str::<Payload>(&ev.payload) else {
         return Step::Done(Outcome::Ignored("payload has no data.object"));
     };

@@ -168,7 +168,8 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         }
         Command::Backfill { restart } => {
             let (ctx, puller) = puller(&config, false).await?;
-            let summary = crate::jobs::backfill(&puller, restart, progress_reporter()).await.map_err(pull_failure)?;
+            let progress = progress_reporter(puller.mirror.types);
+            let summary = crate::jobs::backfill(&puller, restart, progress).await.map_err(pull_failure)?;
             drain_inbox(&ctx, &config, &puller).await?;
             summary.print();
             Ok(())
@@ -322,20 +323,22 @@ async fn drain_inbox(ctx: &crate::app::Context, config: &Config, puller: &crate:
     Ok(())
 }
 
-/// Progress per object type: bars on a terminal, a log line per 10,000
+/// Progress per mirrored type: bars on a terminal, a log line per 10,000
 /// objects otherwise (systemd, CI).
-pub(crate) fn progress_reporter() -> std::sync::Arc<dyn Fn(crate::event::Kind, u64) + Send + Sync> {
+pub(crate) fn progress_reporter(
+    types: crate::registry::TypeSet,
+) -> std::sync::Arc<dyn Fn(crate::event::Kind, u64) + Send + Sync> {
     use std::io::IsTerminal;
     if std::io::stderr().is_terminal() {
         let multi = indicatif::MultiProgress::new();
-        let style = indicatif::ProgressStyle::with_template("{prefix:>13} {spinner} {pos} objects {per_sec}")
+        let style = indicatif::ProgressStyle::with_template("{prefix:>21} {spinner} {pos} objects {per_sec}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
-        let bars: std::collections::HashMap<_, _> = crate::event::Kind::ALL
+        let bars: std::collections::HashMap<_, _> = types
             .iter()
             .map(|k| {
                 let bar = multi.add(indicatif::ProgressBar::new_spinner().with_style(style.clone()));
                 bar.set_prefix(k.object_name());
-                (*k, bar)
+                (k, bar)
             })
             .collect();
         std::sync::Arc::new(move |kind, n| {

@@ -34,6 +34,18 @@ pub static TABLES: LazyLock<Vec<(Kind, &'static str)>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The mirror's types the simulator serves (`demo` and the benchmarks
+/// mirror these, so no listing is skipped as unavailable).
+pub fn simulated_types() -> crate::registry::TypeSet {
+    let mut set = crate::registry::TypeSet::NONE;
+    for kind in crate::registry::Kind::ALL {
+        if TABLES.iter().any(|(_, t)| *t == kind.def().table) {
+            set = set.with(kind);
+        }
+    }
+    set
+}
+
 /// Compares every table. A live Stripe object must be live in the mirror
 /// with identical JSON; an object Stripe deleted must be deleted in the
 /// mirror or never have been seen; nothing may be live in the mirror that

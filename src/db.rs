@@ -24,6 +24,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "subscription period plpgsql", include_str!("../migrations/0004_subscription_period_plpgsql.sql")),
     (5, "identity", include_str!("../migrations/0005_identity.sql")),
     (6, "notify queue limit", include_str!("../migrations/0006_notify_queue_limit.sql")),
+    // Numbered 10: clear of the migrations other branches add beside it (7 and up).
+    (10, "payment objects", include_str!("../migrations/0010_payment_objects.sql")),
 ];
 
 /// A pooled connection idle longer than this is pinged before use.

@@ -139,6 +139,20 @@ mod tests {
     }
 
     #[test]
+    fn the_new_types_quirks_are_classified() {
+        let kind = |table| Kind::by_table(table).unwrap();
+        assert_eq!(classify("coupon.deleted"), Action::Delete(kind("coupons")));
+        // Detaching keeps the method: the event carries it with `customer: null`.
+        assert_eq!(classify("payment_method.detached"), Action::Upsert(kind("payment_methods")));
+        assert_eq!(classify("charge.refunded"), Action::Upsert(kind("charges")));
+        assert_eq!(classify("charge.refund.updated"), Action::Upsert(kind("refunds")));
+        assert_eq!(classify("charge.dispute.funds_withdrawn"), Action::Upsert(kind("disputes")));
+        assert_eq!(classify("checkout.session.expired"), Action::Upsert(kind("checkout_sessions")));
+        assert_eq!(classify("invoiceitem.deleted"), Action::Delete(kind("invoice_items")));
+        assert_eq!(classify("credit_note.voided"), Action::Upsert(kind("credit_notes")));
+    }
+
+    #[test]
     fn applied_event_types_are_the_known_types_the_mirror_does_not_ignore() {
         let applied = applied_event_types();
         for t in ["customer.created", "customer.subscription.deleted", "invoice.paid", "plan.deleted", "price.updated"]

@@ -197,10 +197,13 @@ mod tests {
         );
         let item = Item::read(sub, &r, Version::as_of(1)).unwrap();
         assert!(item.truncated() && item.needs_children_paged().is_some());
-        let invoice = Kind::by_table("invoices").unwrap();
-        let r = raw(r#"{"id":"in_1","object":"invoice","lines":{"data":[{"id":"il_1"}],"has_more":false}}"#);
-        let item = Item::read(invoice, &r, Version::as_of(1)).unwrap();
+        let note = Kind::by_table("credit_notes").unwrap();
+        let r = raw(r#"{"id":"cn_1","object":"credit_note","lines":{"data":[{"id":"cnli_1"}],"has_more":false}}"#);
+        let item = Item::read(note, &r, Version::as_of(1)).unwrap();
         assert_eq!((item.truncated(), item.embedded().map(|e| e.data.len())), (false, Some(1)));
+        let session = Kind::by_table("checkout_sessions").unwrap();
+        let r = raw(r#"{"id":"cs_1","object":"checkout.session"}"#);
+        assert!(Item::read(session, &r, Version::as_of(1)).unwrap().needs_children_paged().is_some());
         let customer = Kind::by_table("customers").unwrap();
         let r = raw(r#"{"object":"cust\u006fmer","id":"cus_1","items":5}"#);
         let head = Head::read(&r, customer).unwrap();

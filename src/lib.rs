@@ -1,6 +1,7 @@
 //! stripe-mirror keeps a Postgres schema equal to one Stripe account for
 //! products, prices, customers, subscriptions (with items) and invoices (with
-//! line items), through one registry of types.
+//! line items) at its core, and the account's other billing and payment
+//! objects (coupons … checkout sessions) through one registry of types.
 //!
 //! # Layout
 //!
@@ -25,8 +26,9 @@
 //! * [`stripe_client`] + [`rate_limit`] — the Stripe API: retries, rate limit, `Date`.
 //!
 //! Pull path: [`sync`] (backfill and full sweep of the lists, in `created`
-//! windows; events catch-up; the run lock) and [`jobs`] (runs as commands
-//! and as `serve`'s schedule).
+//! windows; events catch-up; the run lock), [`parent_lists`] (types listed
+//! per parent object) and [`jobs`] (runs as commands and as `serve`'s
+//! schedule; types skipped when the key may not read them).
 //!
 //! Around them: [`config`] (config.toml + env), [`db`] (pool, migrations, the
 //! reader role), [`schedule`] (cron), [`metrics`], [`service`] (systemd
@@ -49,6 +51,7 @@ pub mod inbox_writer;
 pub mod jobs;
 pub mod metrics;
 pub mod mirror;
+pub mod parent_lists;
 pub mod pglocal;
 pub mod rate_limit;
 pub mod registry;

@@ -21,7 +21,7 @@ use sqlx::{PgConnection, PgPool};
 
 pub use crate::head::{Head, Item};
 use crate::metrics::Metrics;
-use crate::registry::Kind;
+use crate::registry::{Kind, TypeSet};
 use crate::store::{Row, Store, Table, Tombstoned, Upserted, Version};
 use crate::stripe_client::{object_id, ApiError, StripeClient};
 
@@ -49,6 +49,9 @@ pub struct Mirror {
     pub store: Arc<Store>,
     pub api: Option<Arc<StripeClient>>,
     pub metrics: Metrics,
+    /// The types mirrored (`[mirror] objects`): events of others are
+    /// ignored, and the pull path lists only these.
+    pub types: TypeSet,
 }
 
 /// Child lists paged from the API, by parent id.

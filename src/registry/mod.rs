@@ -15,7 +15,7 @@
 //!
 //! # Adding a type
 //!
-//! 1. Its entry (`billing.rs`), and its line in [`TYPES`].
+//! 1. Its entry in `billing.rs` or `payments.rs`, and its line in [`TYPES`].
 //! 2. Its table in a new migration, with `SELECT stripe_mirror.mirror_table(…)`
 //!    (the NOTIFY trigger, and the change feed's where it is installed).
 //! 3. Its kind in the simulator (a `stripe_sim::Kind` whose `plural()` is
@@ -32,8 +32,10 @@
 //! instead of ignoring it. [`Kind`] and [`Table`] stay account-free.
 
 mod billing;
+pub mod cost;
 mod defs;
 mod events;
+mod payments;
 mod sets;
 
 use std::fmt;
@@ -44,9 +46,27 @@ pub use sets::{TypeSet, TypeSetError};
 
 /// Every mirrored type. The order is the order kinds are written in (apply
 /// batches take row locks kind by kind in it) and the order of
-/// [`Table::ALL`].
-pub const TYPES: &[TypeDef] =
-    &[billing::PRODUCT, billing::PRICE, billing::CUSTOMER, billing::SUBSCRIPTION, billing::INVOICE];
+/// [`Table::ALL`]; the five core types come first.
+pub const TYPES: &[TypeDef] = &[
+    billing::PRODUCT,
+    billing::PRICE,
+    billing::CUSTOMER,
+    billing::SUBSCRIPTION,
+    billing::INVOICE,
+    billing::COUPON,
+    billing::PROMOTION_CODE,
+    billing::TAX_RATE,
+    billing::INVOICE_ITEM,
+    billing::CREDIT_NOTE,
+    billing::SUBSCRIPTION_SCHEDULE,
+    payments::PAYMENT_INTENT,
+    payments::CHARGE,
+    payments::REFUND,
+    payments::DISPUTE,
+    payments::PAYMENT_METHOD,
+    payments::SETUP_INTENT,
+    payments::CHECKOUT_SESSION,
+];
 
 const TYPE_COUNT: usize = TYPES.len();
 const TABLE_COUNT: usize = {

@@ -45,6 +45,8 @@ fn lists_name_real_parents_and_paths() {
         let def = kind.def();
         assert!(def.path.starts_with("/v1/") && !def.path.ends_with('/'), "{}", def.path);
         assert!(!def.list.queries.is_empty(), "{}: a listing needs at least one query", def.table);
+        // `sync::created_of` reads these two.
+        assert!(["created", "date"].contains(&def.list.created), "{}", def.table);
         if let Some(per) = &def.list.per {
             let parent =
                 kind.list_parent().unwrap_or_else(|| panic!("{}: no type has table {}", def.table, per.parent));
@@ -69,16 +71,22 @@ fn unknown_verbs_follow_their_prefix() {
     assert!(matches!(event_rule("customer.source.some_new_verb"), Some((_, Does::Ignore(_)))));
     let price = Kind::by_table("prices").unwrap();
     assert_eq!(event_rule("plan.some_new_verb"), Some((price, Does::Twin("price"))));
+    let refund = Kind::by_table("refunds").unwrap();
+    assert_eq!(event_rule("charge.refund.updated"), Some((refund, Does::Upsert)));
+    assert_eq!(event_rule("charge.dispute.created").map(|r| r.0), Kind::by_table("disputes"));
+    assert_eq!(event_rule("charge.refunded").map(|r| r.0), Kind::by_table("charges"));
+    assert_eq!(event_rule("invoiceitem.updated").map(|r| r.0), Kind::by_table("invoice_items"));
     assert_eq!(event_rule("payout.paid"), None);
     assert_eq!(event_rule("nodot"), None);
 }
 
 #[test]
-fn type_sets_are_named_by_table() {
-    let set = TypeSet::from_tables(&["customers", "invoices"]).unwrap();
-    assert_eq!(set.tables(), ["customers", "invoices"]);
+fn type_sets_are_named_by_table_and_need_their_list_parents() {
+    let set = TypeSet::from_tables(&["customers", "payment_methods"]).unwrap();
+    assert_eq!(set.tables(), ["customers", "payment_methods"]);
+    assert!(matches!(TypeSet::from_tables(&["payment_methods"]), Err(TypeSetError::NeedsParent { .. })));
     let err = TypeSet::from_tables(&["subscription_items"]).unwrap_err();
-    assert!(err.to_string().contains("unknown type \"subscription_items\"") && err.to_string().contains("customers"));
+    assert!(err.to_string().contains("unknown type \"subscription_items\"") && err.to_string().contains("coupons"));
     assert_eq!(TypeSet::ALL.iter().count(), TYPES.len());
     assert_eq!(TypeSet::default(), TypeSet::ALL);
 }
@@ -87,10 +95,10 @@ fn type_sets_are_named_by_table() {
 fn applied_event_types_are_explicit_and_leave_out_the_ignored() {
     let all = applied_event_types(TypeSet::ALL);
     assert!(all.iter().all(|t| !t.contains('*')));
-    assert!(all.contains(&"customer.subscription.deleted") && all.contains(&"plan.updated"));
+    assert!(all.contains(&"checkout.session.completed") && all.contains(&"plan.updated"));
     assert!(!all.contains(&"invoice.upcoming") && !all.contains(&"customer.tax_id.created"));
     let unique: HashSet<_> = all.iter().collect();
     assert_eq!(unique.len(), all.len());
-    let products = TypeSet::from_tables(&["products"]).unwrap();
-    assert_eq!(applied_event_types(products), ["product.created", "product.deleted", "product.updated"]);
+    let coupons = TypeSet::from_tables(&["coupons"]).unwrap();
+    assert_eq!(applied_event_types(coupons), ["coupon.created", "coupon.deleted", "coupon.updated"]);
 }

@@ -14,6 +14,8 @@ mod operate;
 mod plans;
 mod pull;
 mod real_stripe;
+mod registry_pull;
+mod registry_types;
 mod slow_stripe;
 mod upgrade;
 mod webhook_input;

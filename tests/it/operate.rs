@@ -389,8 +389,8 @@ async fn grant_reader_covers_future_tables_of_the_role_that_owns_the_mirror() {
     assert!(can_select(&pool, &reader, "stripe.customers").await);
     // A later migration by the owner adds a table.
     let owner_pool = sqlx::PgPool::connect(&owner_url).await.expect("connect as owner");
-    sqlx::query("CREATE TABLE stripe.coupons (id text PRIMARY KEY)").execute(&owner_pool).await.expect("new table");
-    assert!(can_select(&pool, &reader, "stripe.coupons").await, "a table the owner adds later is readable");
+    sqlx::query("CREATE TABLE stripe.payouts (id text PRIMARY KEY)").execute(&owner_pool).await.expect("new table");
+    assert!(can_select(&pool, &reader, "stripe.payouts").await, "a table the owner adds later is readable");
 }
 
 /// Sum of `stripe_mirror_events_total` samples with `outcome` in a /metrics text.
