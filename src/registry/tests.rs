@@ -102,3 +102,17 @@ fn applied_event_types_are_explicit_and_leave_out_the_ignored() {
     let coupons = TypeSet::from_tables(&["coupons"]).unwrap();
     assert_eq!(applied_event_types(coupons), ["coupon.created", "coupon.deleted", "coupon.updated"]);
 }
+
+#[test]
+fn the_readme_lists_every_event_type_in_its_tables_row() {
+    let readme = include_str!("../../README.md");
+    for kind in Kind::ALL {
+        let row = format!("| `{}` |", kind.def().table);
+        let line = readme.lines().find(|l| l.starts_with(&row) && l.contains('.')).unwrap_or_else(|| {
+            panic!("README's event table has no row for {}", kind.def().table);
+        });
+        for ev in kind.def().events {
+            assert!(line.contains(&format!("`{}`", ev.name)), "README: {} missing from the {} row", ev.name, row);
+        }
+    }
+}
