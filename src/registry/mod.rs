@@ -11,7 +11,8 @@
 //! webhook endpoint's event list (`event::applied_event_types`), `status`
 //! and the simulator comparison all iterate the registry; no other module
 //! names a type. [`Kind`] (a type) and [`Table`] (a type's table or its
-//! child table) are indices into it.
+//! child table) are indices into it; [`TypeSet`] is a set of them (`[mirror]
+//! objects`); [`cost`] derives what a full sweep of a type costs in requests.
 //!
 //! # Adding a type
 //!
