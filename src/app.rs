@@ -32,7 +32,7 @@ pub enum StartError {
     #[error("cannot connect to Postgres: {0}")]
     Db(#[from] sqlx::Error),
     #[error("migrations failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[from] crate::db::SchemaError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -139,11 +139,13 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let mut background = JoinSet::new();
     let key = config.secret_key().ok();
     let scope = crate::identity::scope_at_start(&context.pool, key, &config.stripe.api_version).await?;
-    if let (Some(api), Some(key)) = (context.mirror.api.clone(), key) {
+    if let Some(key) = key {
+        let control = crate::control::Control::new(&config.stripe, key)
+            .map_err(|e| ConfigError { key: "stripe.api_base".into(), message: e.to_string() })?;
         // In the background: a Stripe outage must not keep webhooks out.
         background.spawn(crate::identity::learn(
             context.pool.clone(),
-            api,
+            Arc::new(control),
             key.clone(),
             config.stripe.account_id.clone(),
             config.stripe.api_version.clone(),
@@ -175,6 +177,16 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         background.spawn(worker.run(shutdown.clone()));
     }
     background.spawn(crate::service::watchdog(heartbeats, shutdown.clone()));
+    // Retention: the privacy setting where its trigger reads it, and the
+    // daily prune (one replica at a time, under its advisory lock).
+    crate::privacy::store_setting(&context.pool, config.privacy.redact_deleted_customers).await?;
+    background.spawn(crate::retention::daily(
+        context.pool.clone(),
+        context.mirror.store.clone(),
+        config.retention.clone(),
+        config.privacy.clone(),
+        shutdown.clone(),
+    ));
     if let Some(puller) = crate::sync::Puller::new(context.pool.clone(), context.mirror.clone(), config) {
         let puller = Arc::new(puller);
         let events = crate::schedule::Schedule::parse(&config.reconcile.events_schedule)
@@ -207,11 +219,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         wake,
         shutdown: shutdown.clone(),
     };
-    let routes =
-        server::routes(state.clone(), &config.webhook.path, config.webhook.max_body_bytes, metrics_listener.is_none());
-    http.spawn(server::serve(listener, routes, http_stop.clone()));
+    let routes = server::routes(state.clone(), &config.webhook, metrics_listener.is_none());
+    let max_connections = config.webhook.max_connections;
+    http.spawn(server::serve(listener, routes, http_stop.clone(), max_connections));
     if let Some(l) = metrics_listener {
-        http.spawn(server::serve(l, server::admin_routes(state), http_stop.clone()));
+        http.spawn(server::serve(l, server::admin_routes(state), http_stop.clone(), max_connections));
     }
     tracing::info!(%addr, metrics = ?metrics_addr, path = %config.webhook.path, workers = config.apply.workers, "serving");
     let stop_timeout = Duration::from_secs(config.service.shutdown_timeout_secs);

@@ -53,12 +53,36 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// The Stripe webhook endpoint that feeds this mirror: create, check, list.
+    Endpoint {
+        #[command(subcommand)]
+        command: EndpointCommand,
+    },
     /// Let ROLE read the mirrored tables: creates `stripe_mirror_reader` (USAGE + SELECT on the
     /// mirrored schema only, including future tables) and grants it to ROLE. Refuses a schema that
     /// holds anything but the mirror's tables, and `public`.
     GrantReader {
         /// An existing role, usually the application's login role.
         role: String,
+    },
+    /// Retention now: delete finished inbox events and feed entries older than
+    /// `retention.events_days`, redact deleted customers if `[privacy]` says so.
+    Prune,
+    /// Print the change feed as JSON lines: {"position","table","id","op","changed_at"}.
+    Changes {
+        /// Start after this position (default: the oldest change kept).
+        #[arg(long, allow_negative_numbers = true)]
+        after: Option<i64>,
+        /// Keep printing new changes as they commit (woken by NOTIFY, polling as a fallback).
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Compare every mirrored table with what the Stripe API lists (read-only): exit 0 equal,
+    /// 3 drift (per table, with ids), 1 error.
+    Verify {
+        /// Retrieve and rewrite exactly the drifted objects, then verify again (exit 0 when equal).
+        #[arg(long)]
+        repair: bool,
     },
 }
 
@@ -75,6 +99,31 @@ enum EventsCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum EndpointCommand {
+    /// Create the webhook endpoint: every event type the mirror applies, at the
+    /// pinned `stripe.api_version`, marked `managed_by=stripe-mirror`. Nothing is
+    /// duplicated: a good endpoint at URL is reported, one lacking event types gets them.
+    Create {
+        /// The public URL Stripe will deliver to (the TLS proxy's address, path included).
+        #[arg(long)]
+        url: String,
+        /// Write the signing secret to this new file (mode 0600) instead of printing it once.
+        /// An existing file is not overwritten.
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+    },
+    /// Exit 0 when an enabled endpoint for URL sends every needed event type at the
+    /// pinned version; 1 naming each problem and its fix.
+    Check {
+        /// Default: `webhook.public_url`.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// The account's webhook endpoints: URL, status, API version, events, whether stripe-mirror manages it.
+    List,
+}
+
 /// Errors a command can end with; the variant decides the exit code.
 #[derive(Debug, thiserror::Error)]
 enum Failure {
@@ -88,6 +137,9 @@ enum Failure {
     /// Exit 2: the command cannot run as configured (the message says why).
     #[error("{0}")]
     Usage(String),
+    /// Exit 3: `verify` found drift (and has printed it).
+    #[error("the mirror differs from the API")]
+    Drift,
 }
 
 pub fn main() -> ExitCode {
@@ -133,6 +185,7 @@ pub fn main() -> ExitCode {
             eprintln!("stripe-mirror: {message}");
             ExitCode::from(2)
         }
+        Err(Failure::Drift) => ExitCode::from(3),
         Err(Failure::Runtime(e)) => {
             tracing::error!(error = format!("{e:#}"), "stopped");
             eprintln!("stripe-mirror: {e:#}");
@@ -151,6 +204,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Serve => {
             let running = crate::app::start(&config).await.map_err(|e| match e {
                 crate::app::StartError::Config(c) => Failure::Config(c),
+                crate::app::StartError::Migrate(crate::db::SchemaError::Refused(c)) => Failure::Config(c),
                 crate::app::StartError::Identity(i) if i.is_misconfiguration() => Failure::Usage(i.to_string()),
                 e => Failure::Runtime(e.into()),
             })?;
@@ -220,12 +274,77 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Endpoint { command } => {
+            let done = match command {
+                EndpointCommand::Create { url, secret_file } => {
+                    crate::endpoints::create(&config, &url, secret_file.as_deref()).await
+                }
+                EndpointCommand::Check { url } => crate::endpoints::check(&config, url.as_deref()).await,
+                EndpointCommand::List => crate::endpoints::list(&config).await,
+            };
+            done.map_err(|e| match e {
+                crate::endpoints::EndpointError::Config(c) => Failure::Config(c),
+                crate::endpoints::EndpointError::Problems => Failure::Attention,
+                e => runtime(e),
+            })
+        }
         Command::GrantReader { role } => {
             // Not migrated here: a schema refused below must not get the mirror's tables first.
             let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
             crate::db::grant_reader(&pool, &config.database.schema, &role).await.map_err(schema_failure)?;
             println!("{role} can now read schema {} (via stripe_mirror_reader)", config.database.schema);
             Ok(())
+        }
+        Command::Prune => {
+            let pool = connect_migrated(&config).await?;
+            let store = crate::store::Store::new(&config.database.schema);
+            let p =
+                crate::retention::prune(&pool, &store, &config.retention, &config.privacy).await.map_err(runtime)?;
+            if !p.ran {
+                println!("another replica is pruning; nothing done");
+                return Ok(());
+            }
+            println!(
+                "deleted {} inbox event(s) and {} change(s) older than {} days; redacted {} customer(s), {} event(s)",
+                p.events_deleted,
+                p.changes_deleted,
+                config.retention.events_days,
+                p.customers_redacted,
+                p.events_redacted
+            );
+            Ok(())
+        }
+        Command::Changes { after, follow } => {
+            // Read-only: no migrations, so a reader's own login can run it too.
+            let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout());
+            crate::feed::print_changes(&pool, after, follow, &mut out).await.map_err(runtime)
+        }
+        Command::Verify { repair } => {
+            let (ctx, puller) = puller(&config, false).await?;
+            puller.check_identity().await.map_err(pull_failure)?;
+            let schema = &config.database.schema;
+            let report = crate::verify::verify_types(&ctx.pool, &puller.api, schema, puller.mirror.types)
+                .await
+                .map_err(runtime)?;
+            print!("{}", report.render());
+            if report.equal() {
+                return Ok(());
+            }
+            if !repair {
+                return Err(Failure::Drift);
+            }
+            let n = crate::verify::repair(&ctx.pool, &ctx.mirror, &report).await.map_err(runtime)?;
+            println!("\nrepaired {n} object(s); verifying again\n");
+            let again = crate::verify::verify_types(&ctx.pool, &puller.api, schema, puller.mirror.types)
+                .await
+                .map_err(runtime)?;
+            print!("{}", again.render());
+            if again.equal() {
+                Ok(())
+            } else {
+                Err(Failure::Drift)
+            }
         }
         Command::CheckConfig => {
             config.database_url()?;
@@ -240,7 +359,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
 /// A pool on a migrated database (commands that only read or fix bookkeeping).
 async fn connect_migrated(config: &Config) -> Result<sqlx::PgPool, Failure> {
     let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
-    crate::db::migrate(&pool, &config.database.schema).await.map_err(runtime)?;
+    crate::db::migrate(&pool, &config.database.schema).await.map_err(schema_failure)?;
     Ok(pool)
 }
 
@@ -272,7 +391,7 @@ async fn puller(
 ) -> Result<(crate::app::Context, std::sync::Arc<crate::sync::Puller>), Failure> {
     config.secret_key()?;
     let ctx = crate::app::Context::connect(config).await.map_err(runtime)?;
-    crate::db::migrate(&ctx.pool, &config.database.schema).await.map_err(runtime)?;
+    crate::db::migrate(&ctx.pool, &config.database.schema).await.map_err(schema_failure)?;
     let mut puller = crate::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), config)
         .ok_or_else(|| runtime(anyhow::anyhow!("no Stripe client")))?;
     puller.allow_mass_delete = allow_mass_delete;
@@ -375,9 +494,20 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
+/// sqlx logs every NOTICE Postgres sends at info: each command printed
+/// "schema … already exists, skipping" for the migrations' `IF NOT EXISTS`.
+/// Postgres' warnings and errors still come through; naming the target in
+/// the filter (`RUST_LOG`, `log.level`) overrides this.
+const QUIET_NOTICES: &str = "sqlx::postgres::notice=warn";
+
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let spec = std::env::var("RUST_LOG").ok().filter(|s| EnvFilter::try_new(s).is_ok());
+    let mut spec = spec.unwrap_or_else(|| config.log.level.clone());
+    if !spec.contains("sqlx::postgres::notice") {
+        spec = format!("{spec},{QUIET_NOTICES}");
+    }
+    let filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new(&config.log.level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if config.log.format == "json" {
         builder.json().init();

@@ -1,5 +1,5 @@
 //! Configuration: `config.toml` (every key documented there and on the field
-//! here), then the environment variables named in DESIGN.md, then checks.
+//! here), then the environment variables named in docs/design.md, then checks.
 //!
 //! Secrets are `SecretString`s: their `Debug` prints `[REDACTED]`, so no log
 //! line or error message can carry one. A secret can also come from a file
@@ -38,6 +38,8 @@ pub struct Config {
     pub mirror: MirrorConfig,
     pub service: ServiceConfig,
     pub log: LogConfig,
+    pub retention: RetentionConfig,
+    pub privacy: PrivacyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +99,18 @@ pub struct WebhookConfig {
     pub tolerance_secs: u64,
     /// Largest accepted body, bytes; larger bodies get 413.
     pub max_body_bytes: u64,
+    /// The URL Stripe delivers to, as registered on the endpoint (the proxy's
+    /// public https address, path included). `endpoint check` checks it
+    /// when no `--url` is given.
+    pub public_url: Option<String>,
+    /// Bytes of webhook bodies held in memory at once (a body is read whole
+    /// before its signature can be checked); past it a request gets 503 with
+    /// `Retry-After`. At least `max_body_bytes`, at most 4 GiB.
+    pub max_bytes_in_flight: u64,
+    /// Open connections served at once on the webhook listener; more wait in
+    /// the kernel's accept backlog. Each costs buffers before any request on
+    /// it is admitted.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,6 +175,31 @@ pub struct LogConfig {
     pub level: String,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Inbox events `applied`, `ignored` or `stale` whose Stripe `created` is
+    /// older than this many days are deleted (by `serve` daily and by
+    /// `stripe-mirror prune`), and the change feed is pruned by the same age;
+    /// `pending` and `failed` events are kept. At least 1.
+    pub events_days: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// A deleted customer's row keeps only Stripe's deleted stub
+    /// (`{"id", "object": "customer", "deleted": true}`), and at prune time
+    /// the payloads of its finished events are reduced to the same stub.
+    pub redact_deleted_customers: bool,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { events_days: 30 }
+    }
+}
+
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig { url: None, max_connections: 10, schema: "stripe".into() }
@@ -193,6 +232,9 @@ impl Default for WebhookConfig {
             secrets_file: None,
             tolerance_secs: 300,
             max_body_bytes: 1024 * 1024,
+            public_url: None,
+            max_bytes_in_flight: 64 * 1024 * 1024,
+            max_connections: 512,
         }
     }
 }
@@ -314,8 +356,23 @@ impl Config {
         if !self.webhook.path.starts_with('/') {
             return Err(ConfigError::new("webhook.path", "must start with '/'"));
         }
+        if let Some(url) = &self.webhook.public_url {
+            if !is_http_url(url) {
+                return Err(ConfigError::new("webhook.public_url", "must be an http:// or https:// URL"));
+            }
+        }
         if self.webhook.max_body_bytes == 0 {
             return Err(ConfigError::new("webhook.max_body_bytes", "must be positive"));
+        }
+        if self.webhook.max_connections == 0 {
+            return Err(ConfigError::new("webhook.max_connections", "must be positive"));
+        }
+        let in_flight = self.webhook.max_bytes_in_flight;
+        if in_flight < self.webhook.max_body_bytes || in_flight > u64::from(u32::MAX) {
+            return Err(ConfigError::new(
+                "webhook.max_bytes_in_flight",
+                "must be at least webhook.max_body_bytes and at most 4294967295",
+            ));
         }
         if self.apply.workers == 0 || self.apply.batch_size <= 0 || self.apply.max_attempts <= 0 {
             return Err(ConfigError::new("apply", "workers, batch_size and max_attempts must be positive"));
@@ -335,8 +392,11 @@ impl Config {
         if !(0.0..=100.0).contains(&self.reconcile.mass_delete_percent) {
             return Err(ConfigError::new("reconcile.mass_delete_percent", "must be between 0 and 100"));
         }
+        if self.retention.events_days == 0 {
+            return Err(ConfigError::new("retention.events_days", "must be at least 1"));
+        }
         self.types()?;
-        if !(self.stripe.api_base.starts_with("http://") || self.stripe.api_base.starts_with("https://")) {
+        if !is_http_url(&self.stripe.api_base) {
             return Err(ConfigError::new("stripe.api_base (STRIPE_API_BASE)", "must be an http:// or https:// URL"));
         }
         Ok(())
@@ -402,6 +462,12 @@ impl Config {
     pub fn tolerance(&self) -> Duration {
         Duration::from_secs(self.webhook.tolerance_secs)
     }
+}
+
+/// An absolute http(s) URL with something after the scheme.
+pub fn is_http_url(url: &str) -> bool {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
 }
 
 /// The dotted key (`section.name`) on the line holding byte `pos`.
@@ -485,6 +551,33 @@ mod tests {
         let c = Config::parse("[mirror]\nobjects = [\"charge\"]\n").unwrap();
         assert!(c.validate().unwrap_err().message.contains("unknown type \"charge\""));
         assert_eq!(Config::default().types().unwrap(), crate::registry::TypeSet::ALL);
+    }
+
+    #[test]
+    fn public_url_must_be_an_http_url() {
+        let mut c = Config::default();
+        c.webhook.public_url = Some("mirror.example.com/webhooks/stripe".into());
+        assert_eq!(c.validate().unwrap_err().key, "webhook.public_url");
+        c.webhook.public_url = Some("https://mirror.example.com/webhooks/stripe".into());
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn the_in_flight_budget_must_hold_one_largest_body() {
+        let mut c = Config::default();
+        c.webhook.max_bytes_in_flight = c.webhook.max_body_bytes - 1;
+        assert_eq!(c.validate().unwrap_err().key, "webhook.max_bytes_in_flight");
+    }
+
+    #[test]
+    fn retention_and_privacy_keys_are_checked() {
+        let c = Config::parse("[retention]\nevents_days = 7\n[privacy]\nredact_deleted_customers = true\n").unwrap();
+        assert_eq!((c.retention.events_days, c.privacy.redact_deleted_customers), (7, true));
+        assert_eq!(Config::default().retention.events_days, 30);
+        assert!(!Config::default().privacy.redact_deleted_customers);
+        let c = Config::parse("[retention]\nevents_days = 0\n").unwrap();
+        assert_eq!(c.validate().unwrap_err().key, "retention.events_days");
+        assert_eq!(Config::parse("[retention]\nevent_days = 3\n").unwrap_err().key, "retention.event_days");
     }
 
     #[test]

@@ -24,8 +24,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "subscription period plpgsql", include_str!("../migrations/0004_subscription_period_plpgsql.sql")),
     (5, "identity", include_str!("../migrations/0005_identity.sql")),
     (6, "notify queue limit", include_str!("../migrations/0006_notify_queue_limit.sql")),
-    // Numbered 10: clear of the migrations other branches add beside it (7 and up).
-    (10, "payment objects", include_str!("../migrations/0010_payment_objects.sql")),
+    (7, "change feed", include_str!("../migrations/0007_change_feed.sql")),
+    (8, "privacy", include_str!("../migrations/0008_privacy.sql")),
+    (9, "payment objects", include_str!("../migrations/0009_payment_objects.sql")),
 ];
 
 /// A pooled connection idle longer than this is pinged before use.
@@ -110,15 +111,71 @@ fn migrator(schema: &str) -> Migrator {
     m
 }
 
-/// Applies pending migrations; a no-op when current.
-pub async fn migrate(pool: &PgPool, schema: &str) -> Result<(), sqlx::migrate::MigrateError> {
-    migrator(schema).run(pool).await
+/// Applies pending migrations; a no-op when current. On a first install,
+/// refuses a schema that already holds relations ([`check_schema_is_free`]).
+pub async fn migrate(pool: &PgPool, schema: &str) -> Result<(), SchemaError> {
+    run_migrations(pool, schema, None).await
 }
 
 /// Applies pending migrations up to and including `version` only: an older
 /// schema, for tests of upgrades.
-pub async fn migrate_to(pool: &PgPool, schema: &str, version: i64) -> Result<(), sqlx::migrate::MigrateError> {
-    migrator(schema).run_to(version, pool).await
+pub async fn migrate_to(pool: &PgPool, schema: &str, version: i64) -> Result<(), SchemaError> {
+    run_migrations(pool, schema, Some(version)).await
+}
+
+async fn run_migrations(pool: &PgPool, schema: &str, to: Option<i64>) -> Result<(), SchemaError> {
+    check_schema_is_free(&mut *pool.acquire().await?, schema).await?;
+    let m = migrator(schema);
+    match to {
+        Some(v) => m.run_to(v, pool).await?,
+        None => m.run(pool).await?,
+    }
+    Ok(())
+}
+
+/// Before the first migration: the schema must hold nothing yet. Another
+/// tool may use the same name (stripe-sync-engine keeps `products`,
+/// `customers`, … in `stripe` too): migrating into it would fail half way
+/// on "relation already exists", and mixing our tables with someone else's
+/// breaks "the schema holds only Stripe's data" and `grant-reader`. Checked
+/// before anything is created, `stripe_mirror` included.
+async fn check_schema_is_free(conn: &mut sqlx::PgConnection, schema: &str) -> Result<(), SchemaError> {
+    let installed: bool = sqlx::query_scalar(
+        "SELECT to_regclass('stripe_mirror._sqlx_migrations') IS NOT NULL
+            AND EXISTS (SELECT 1 FROM stripe_mirror._sqlx_migrations WHERE version = 1 AND success)",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .or_else(|e| match e {
+        // The AND is not guaranteed to short-circuit: no table, no install.
+        sqlx::Error::Database(ref d) if d.code().as_deref() == Some("42P01") => Ok(false),
+        e => Err(e),
+    })?;
+    if installed {
+        return Ok(());
+    }
+    let found: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') ORDER BY c.relname",
+    )
+    .bind(schema)
+    .fetch_all(&mut *conn)
+    .await?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    const SHOWN: usize = 8;
+    let mut list = found.iter().take(SHOWN).map(String::as_str).collect::<Vec<_>>().join(", ");
+    if found.len() > SHOWN {
+        list.push_str(&format!(" and {} more", found.len() - SHOWN));
+    }
+    Err(refused(format!(
+        "schema \"{schema}\" already holds {} relation(s) stripe-mirror did not create ({list}): another \
+         tool's, perhaps (stripe-sync-engine uses \"stripe\" too). stripe-mirror keeps its schema to itself: \
+         set database.schema to a schema of its own (e.g. \"stripe_data\") and run migrate again. Nothing was \
+         created.",
+        found.len()
+    )))
 }
 
 /// True when every embedded migration is applied (`/readyz`).
@@ -156,7 +213,7 @@ pub async fn notify_queue(pool: &PgPool) -> Result<NotifyQueue, sqlx::Error> {
     Ok(NotifyQueue { usage, limit, skipped })
 }
 
-/// Why a schema command refused or failed.
+/// Why migrating or granting on `database.schema` was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     /// `database.schema` names a schema this command must not touch; the
@@ -165,6 +222,8 @@ pub enum SchemaError {
     Refused(#[from] ConfigError),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
 fn refused(message: String) -> SchemaError {
@@ -220,6 +279,9 @@ pub async fn grant_reader(pool: &PgPool, schema: &str, role: &str) -> Result<(),
     for sql in statements {
         sqlx::query(AssertSqlSafe(sql)).execute(&mut *tx).await?;
     }
+    // The change feed: EXECUTE on its functions (and USAGE on stripe_mirror
+    // to name them); no table of stripe_mirror becomes readable.
+    crate::feed::grant_to_reader(&mut tx).await?;
     tx.commit().await?;
     Ok(())
 }

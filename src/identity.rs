@@ -16,10 +16,9 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 use sqlx::PgPool;
 
-use crate::stripe_client::{ApiError, StripeClient};
+use crate::control::{Control, ControlError};
 
 /// What the push path checks events against.
 #[derive(Debug, Clone, Default)]
@@ -78,7 +77,7 @@ pub enum IdentityError {
     #[error("STRIPE_SECRET_KEY may not read GET /v1/account (a restricted key): set stripe.account_id to the account (acct_…) these tables mirror")]
     NeedsAccountId,
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Api(#[from] ControlError),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
 }
@@ -100,22 +99,32 @@ pub fn key_livemode(key: &SecretString) -> bool {
     k.starts_with("sk_live_") || k.starts_with("rk_live_")
 }
 
-#[derive(Deserialize)]
-struct Account {
-    id: String,
-}
+/// How often a failed `GET /v1/account` that may succeed later (no answer,
+/// 429, 5xx) is tried again before the check gives up.
+const ACCOUNT_ATTEMPTS: u32 = 4;
 
-/// The account and mode `api`'s key belongs to.
+/// The account and mode `control`'s key belongs to, from `GET /v1/account`
+/// (the control plane, async-stripe); a key that may not read it falls back
+/// to `configured`.
 pub async fn of_key(
-    api: &StripeClient,
+    control: &Control,
     key: &SecretString,
     configured: Option<&str>,
 ) -> Result<Identity, IdentityError> {
     let livemode = key_livemode(key);
-    match api.get("/v1/account", &[]).await {
-        Ok(answer) => {
-            let account: Account = serde_json::from_slice(&answer.body)
-                .map_err(|e| ApiError::Decode { path: "/v1/account".into(), message: e.to_string() })?;
+    let mut attempt = 1;
+    let answer = loop {
+        match control.account().await {
+            Err(e) if e.is_retryable() && attempt < ACCOUNT_ATTEMPTS => {
+                tracing::debug!(attempt, error = %e, "GET /v1/account failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+                attempt += 1;
+            }
+            other => break other,
+        }
+    };
+    match answer {
+        Ok(account) => {
             let identity = Identity { account_id: account.id, livemode, source: "api" };
             match configured {
                 Some(c) if c != identity.account_id => {
@@ -124,7 +133,7 @@ pub async fn of_key(
                 _ => Ok(identity),
             }
         }
-        Err(ApiError::Forbidden { .. }) => match configured {
+        Err(ControlError::PermissionDenied { .. }) => match configured {
             Some(c) => Ok(Identity { account_id: c.to_string(), livemode, source: "config" }),
             None => Err(IdentityError::NeedsAccountId),
         },
@@ -147,12 +156,12 @@ pub async fn stored(pool: &PgPool) -> Result<Option<Identity>, sqlx::Error> {
 /// none yet; the only write it makes. Every pull-path command calls it first.
 pub async fn check(
     pool: &PgPool,
-    api: &StripeClient,
+    control: &Control,
     key: &SecretString,
     configured: Option<&str>,
     api_version: &str,
 ) -> Result<Identity, IdentityError> {
-    let key_identity = of_key(api, key, configured).await?;
+    let key_identity = of_key(control, key, configured).await?;
     if key_identity.source == "config" {
         tracing::info!(account = %key_identity.account_id, "the key may not read the account: identity checked by configuration (stripe.account_id) only");
     }
@@ -214,7 +223,7 @@ pub async fn scope_at_start(
 /// with that key (they check again themselves).
 pub async fn learn(
     pool: PgPool,
-    api: Arc<StripeClient>,
+    control: Arc<Control>,
     key: SecretString,
     configured: Option<String>,
     api_version: String,
@@ -223,7 +232,7 @@ pub async fn learn(
 ) {
     let mut delay = std::time::Duration::from_secs(1);
     loop {
-        match check(&pool, &api, &key, configured.as_deref(), &api_version).await {
+        match check(&pool, &control, &key, configured.as_deref(), &api_version).await {
             Ok(identity) => {
                 // The tables' identity, which the check just proved equal.
                 scope.learned(&identity);

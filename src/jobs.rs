@@ -176,6 +176,7 @@ pub async fn reconcile(puller: &Arc<Puller>, full: bool, overlap_secs: i64) -> R
             None => {
                 tracing::warn!("the Events API cursor is missing or older than Stripe keeps events (30 days); running a full sweep");
                 resume_at = Some(puller.events_position().await?);
+                (summary.events_listed, summary.events_new) = puller.catch_up_retained().await?;
             }
         }
         if full || resume_at.is_some() {

@@ -12,6 +12,8 @@
 //! Push path (webhooks), in the order a request travels:
 //! * [`server`] — HTTP: the webhook endpoint, health, readiness, metrics;
 //!   every status code is decided there.
+//! * [`body`] — webhook bodies before the signature check: size limit,
+//!   in-flight byte budget, reading, draining refused ones.
 //! * [`signature`] — `Stripe-Signature` verification, a pure function.
 //! * [`event`] — the event envelope and what each event type means (pure).
 //! * [`inbox_writer`] — group commit of webhooks into the inbox.
@@ -30,20 +32,34 @@
 //! per parent object) and [`jobs`] (runs as commands and as `serve`'s
 //! schedule; types skipped when the key may not read them).
 //!
+//! Control plane: [`control`] (the account and webhook endpoints, through
+//! async-stripe) and [`endpoints`] (the `endpoint` commands and the rules of
+//! a right endpoint: every applied event type, the pinned API version).
+//!
 //! Around them: [`config`] (config.toml + env), [`db`] (pool, migrations, the
 //! reader role), [`schedule`] (cron), [`metrics`], [`service`] (systemd
 //! notify and watchdog), [`status`] (`stripe-mirror status`), [`pglocal`] (a
 //! throwaway Postgres for `demo` and tests), [`compare`] and [`demo`],
 //! [`app`] (wiring `serve`: start and graceful drain), [`cli`].
+//!
+//! For readers and operators: [`feed`] (the durable change feed
+//! `stripe_mirror.changes_after`, `stripe-mirror changes`), [`retention`]
+//! (`prune`, daily in `serve`) with [`privacy`] (redacting deleted
+//! customers), [`verify`] (`stripe-mirror verify [--repair]`: the tables
+//! against what the API lists).
 
 pub mod app;
 pub mod apply;
+pub mod body;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod control;
 pub mod db;
 pub mod demo;
+pub mod endpoints;
 pub mod event;
+pub mod feed;
 pub mod head;
 pub mod identity;
 pub mod inbox;
@@ -53,9 +69,11 @@ pub mod metrics;
 pub mod mirror;
 pub mod parent_lists;
 pub mod pglocal;
+pub mod privacy;
 pub mod rate_limit;
 pub mod registry;
 pub mod resolver;
+pub mod retention;
 pub mod schedule;
 pub mod server;
 pub mod service;
@@ -64,4 +82,5 @@ pub mod status;
 pub mod store;
 pub mod stripe_client;
 pub mod sync;
+pub mod verify;
 pub mod worker;

@@ -73,6 +73,7 @@ struct Inner {
     api_rate_limited: Family<ReasonLabel, Counter>,
     notify_queue_usage: FloatGauge,
     notifications_skipped: Gauge,
+    body_bytes_in_flight: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -111,6 +112,7 @@ impl Default for Metrics {
             api_rate_limited: Family::default(),
             notify_queue_usage: FloatGauge::default(),
             notifications_skipped: Gauge::default(),
+            body_bytes_in_flight: Gauge::default(),
             registry: Registry::default(),
         };
         let m = &inner;
@@ -198,6 +200,11 @@ impl Default for Metrics {
             "Change notifications skipped because the notification queue was over its limit (this database, since install)",
             m.notifications_skipped.clone(),
         );
+        registry.register(
+            "webhook_body_bytes_in_flight",
+            "Bytes of webhook bodies admitted and not yet answered (capped by webhook.max_bytes_in_flight)",
+            m.body_bytes_in_flight.clone(),
+        );
         Metrics(Arc::new(Inner { registry, ..inner }))
     }
 }
@@ -260,6 +267,11 @@ impl Metrics {
     /// restart does not look like a reconcile that never ran.
     pub fn set_last_reconcile_success(&self, unix_secs: f64) {
         self.0.last_reconcile_success.set(unix_secs);
+    }
+
+    /// A webhook body of `bytes` was admitted (`+`) or answered (`-`).
+    pub fn body_in_flight(&self, bytes: i64) {
+        self.0.body_bytes_in_flight.inc_by(bytes);
     }
 
     /// Sets the notification-queue gauges read at scrape time.

@@ -29,18 +29,10 @@ use crate::stripe_client::{object_id, ApiError, StripeClient};
 pub enum WriteError {
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
-    /// Boxed: an API error is large (128 bytes), and every write returns
-    /// this type.
     #[error(transparent)]
-    Api(Box<ApiError>),
+    Api(#[from] ApiError),
     #[error("the Stripe API is needed ({0}) but no STRIPE_SECRET_KEY is configured")]
     NoApi(&'static str),
-}
-
-impl From<ApiError> for WriteError {
-    fn from(e: ApiError) -> WriteError {
-        WriteError::Api(Box::new(e))
-    }
 }
 
 /// The tables plus the API client used to complete and settle what we write.

@@ -1,24 +1,29 @@
 //! HTTP: the webhook endpoint, `/healthz`, `/readyz`, `/metrics`.
 //!
 //! The webhook path, top to bottom: the filter states the contract (path,
-//! POST, body size, raw bytes) → [`receive`] verifies the signature on the raw
-//! bytes → parses the envelope → stores it in the inbox (one committed
-//! statement) → replies. Every status code is decided in [`Refusal::status`]
-//! or [`recover`], nowhere else.
+//! POST, headers, the body as a stream) → [`receive`] admits the body
+//! ([`crate::body`]: its declared size, the in-flight budget) → reads it →
+//! verifies the signature on the raw bytes → parses the envelope → stores it
+//! in the inbox (one committed statement) → replies. A request refused before
+//! its body is read has the body drained first, so the client reads the
+//! answer. Every status code is decided in [`Refusal::status`] or
+//! [`recover`], nowhere else.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::Buf;
+use futures_util::Stream;
 use secrecy::SecretString;
 use sqlx::PgPool;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
+use crate::body::{self, BodyError, Budget};
 use crate::event::Envelope;
 use crate::inbox::{self, Stored};
 use crate::inbox_writer::{InboxWriter, StoreError};
@@ -40,9 +45,13 @@ pub struct AppState {
     pub shutdown: CancellationToken,
 }
 
+/// `Retry-After` on a 503 for a full in-flight budget, seconds.
+const RETRY_AFTER_SECS: &str = "5";
+
 /// Why a webhook was not accepted.
 #[derive(Debug)]
 enum Refusal {
+    Body(BodyError),
     Signature(SignatureError),
     NotAnEvent,
     NotStorable,
@@ -53,14 +62,26 @@ enum Refusal {
 impl Refusal {
     fn status(&self) -> StatusCode {
         match self {
-            Refusal::Signature(_) | Refusal::NotAnEvent | Refusal::NotStorable => StatusCode::BAD_REQUEST,
+            Refusal::Body(BodyError::LengthRequired) => StatusCode::LENGTH_REQUIRED,
+            Refusal::Body(BodyError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Body(BodyError::Slow) => StatusCode::REQUEST_TIMEOUT,
+            Refusal::Body(BodyError::Broken) | Refusal::Signature(_) | Refusal::NotAnEvent | Refusal::NotStorable => {
+                StatusCode::BAD_REQUEST
+            }
             // Stripe retries 5xx with backoff for up to three days.
-            Refusal::Unavailable | Refusal::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Body(BodyError::Overloaded) | Refusal::Unavailable | Refusal::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
     fn reason(&self) -> &'static str {
         match self {
+            Refusal::Body(BodyError::LengthRequired) => "length_required",
+            Refusal::Body(BodyError::TooLarge) => "body_too_large",
+            Refusal::Body(BodyError::Overloaded) => "overloaded",
+            Refusal::Body(BodyError::Broken) => "bad_request",
+            Refusal::Body(BodyError::Slow) => "body_timeout",
             Refusal::Signature(e) => e.reason(),
             Refusal::NotAnEvent => "not_an_event",
             Refusal::NotStorable => "not_storable",
@@ -70,15 +91,23 @@ impl Refusal {
     }
 }
 
+/// What the webhook reads from the request head before the body.
+struct Head {
+    length: Option<u64>,
+    /// `Expect: 100-continue`: the client sends the body only if asked to,
+    /// so a refusal needs no draining.
+    expects_continue: bool,
+    signature: Option<String>,
+}
+
 /// Every route of the main listener: the webhook, `/healthz`, `/readyz`,
 /// and `/metrics` unless metrics have their own listener ([`admin_routes`]).
 pub fn routes(
     state: AppState,
-    webhook_path: &str,
-    max_body: u64,
+    webhook: &crate::config::WebhookConfig,
     with_metrics: bool,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
-    let path = Arc::new(webhook_path.to_string());
+    let path = Arc::new(webhook.path.clone());
     let on_path = warp::path::full()
         .and_then(move |full: warp::path::FullPath| {
             let path = path.clone();
@@ -91,13 +120,21 @@ pub fn routes(
             }
         })
         .untuple_one();
+    let budget = Budget::new(webhook.max_body_bytes, webhook.max_bytes_in_flight, state.metrics.clone());
+    let head = warp::header::optional::<u64>("content-length")
+        .and(warp::header::optional::<String>("expect"))
+        .and(warp::header::optional::<String>("stripe-signature"))
+        .map(|length, expect: Option<String>, signature| Head {
+            length,
+            expects_continue: expect.is_some_and(|e| e.eq_ignore_ascii_case("100-continue")),
+            signature,
+        });
     let webhook = on_path
         .and(warp::post())
-        .and(warp::body::content_length_limit(max_body))
-        .and(warp::header::optional::<String>("stripe-signature"))
-        .and(warp::body::bytes())
+        .and(head)
+        .and(warp::body::stream())
         .and(with(state.clone()))
-        .then(receive);
+        .then(move |head, body, state| receive(head, body, state, budget.clone()));
     let metrics_for_recover = state.metrics.clone();
     let admin = if with_metrics { admin_routes(state).boxed() } else { health_routes(state).boxed() };
     webhook.or(admin).unify().recover(move |r| recover(r, metrics_for_recover.clone())).unify()
@@ -119,8 +156,34 @@ fn with(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallibl
     warp::any().map(move || state.clone())
 }
 
-async fn receive(signature: Option<String>, body: Bytes, state: AppState) -> warp::reply::Response {
-    match accept(signature.as_deref(), &body, &state).await {
+async fn receive<S, B>(head: Head, body: S, state: AppState, budget: Budget) -> warp::reply::Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let mut body = std::pin::pin!(body);
+    let admitted = if state.shutdown.is_cancelled() {
+        Err(Refusal::ShuttingDown)
+    } else {
+        budget.admit(head.length).await.map_err(Refusal::Body)
+    };
+    let (result, drained) = match admitted {
+        Ok(admitted) => {
+            let result = match body::read(body.as_mut(), &admitted).await {
+                Ok(bytes) => accept(head.signature.as_deref(), bytes, &state).await,
+                Err(e) => Err(Refusal::Body(e)),
+            };
+            // A body not read to its end leaves the connection unusable.
+            let whole = !matches!(result, Err(Refusal::Body(_)));
+            (result, whole)
+        }
+        Err(refusal) => {
+            let futile = head.expects_continue || head.length.is_none_or(|l| l > body::LINGER_BYTES);
+            let drained = !futile && body::linger(body.as_mut()).await;
+            (Err(refusal), drained)
+        }
+    };
+    match result {
         Ok((stored, event_type)) => {
             let result = if stored == Stored::New { "stored" } else { "duplicate" };
             state.metrics.webhook_received(result);
@@ -131,31 +194,41 @@ async fn receive(signature: Option<String>, body: Bytes, state: AppState) -> war
             }
             json_reply(StatusCode::OK, &serde_json::json!({"received": true, "result": result}))
         }
-        Err(refusal) => {
-            state.metrics.webhook_rejected(refusal.reason());
-            // One line, no payload, no secret.
-            tracing::warn!(
-                reason = refusal.reason(),
-                status = refusal.status().as_u16(),
-                bytes = body.len(),
-                "webhook refused"
-            );
-            json_reply(refusal.status(), &serde_json::json!({"error": refusal.reason()}))
-        }
+        Err(refusal) => refused(refusal, head.length, drained, &state.metrics),
     }
 }
 
+/// The answer to a refused webhook: counted, one log line (no payload, no
+/// secret), `Retry-After` when the budget was full, `Connection: close` when
+/// the body was left unread.
+fn refused(refusal: Refusal, length: Option<u64>, drained: bool, metrics: &Metrics) -> warp::reply::Response {
+    metrics.webhook_rejected(refusal.reason());
+    tracing::warn!(reason = refusal.reason(), status = refusal.status().as_u16(), bytes = length, "webhook refused");
+    let mut reply = json_reply(refusal.status(), &serde_json::json!({"error": refusal.reason()}));
+    let headers = reply.headers_mut();
+    if matches!(refusal, Refusal::Body(BodyError::Overloaded)) {
+        headers.insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from_static(RETRY_AFTER_SECS));
+    }
+    if !drained {
+        // Hyper closes a connection whose body is left unread; say so, or a
+        // keep-alive client reuses it (see `recover`).
+        headers.insert(warp::http::header::CONNECTION, warp::http::HeaderValue::from_static("close"));
+    }
+    reply
+}
+
 /// Verifies and stores one webhook; how it was stored, and the event type.
-async fn accept(signature: Option<&str>, body: &Bytes, state: &AppState) -> Result<(Stored, String), Refusal> {
+async fn accept(signature: Option<&str>, body: Vec<u8>, state: &AppState) -> Result<(Stored, String), Refusal> {
     if state.shutdown.is_cancelled() {
         return Err(Refusal::ShuttingDown);
     }
     let now = chrono::Utc::now().timestamp();
-    signature::verify(signature, body, &state.secrets, now, state.tolerance).map_err(Refusal::Signature)?;
-    let envelope = Envelope::parse(body).map_err(|_| Refusal::NotAnEvent)?;
-    let text = std::str::from_utf8(body).map_err(|_| Refusal::NotAnEvent)?;
+    signature::verify(signature, &body, &state.secrets, now, state.tolerance).map_err(Refusal::Signature)?;
+    let envelope = Envelope::parse(&body).map_err(|_| Refusal::NotAnEvent)?;
+    // The inbox keeps the text as signed; no copy of the body.
+    let text = String::from_utf8(body).map_err(|_| Refusal::NotAnEvent)?;
     let event_type = envelope.event_type.clone();
-    let stored = state.inbox.store(envelope, text.to_string()).await.map_err(|e| match e {
+    let stored = state.inbox.store(envelope, text).await.map_err(|e| match e {
         StoreError::NotStorable(_) => Refusal::NotStorable,
         StoreError::Unavailable(e) => {
             tracing::error!(error = %e, "cannot store webhook event");
@@ -185,17 +258,13 @@ async fn metrics(state: AppState) -> warp::reply::Response {
     warp::reply::with_header(body, "content-type", crate::metrics::CONTENT_TYPE).into_response()
 }
 
-/// Maps warp's rejections to the answers in DESIGN.md's bad-input table.
+/// Maps warp's rejections to the answers in docs/design.md's bad-input table.
 async fn recover(rejection: Rejection, metrics: Metrics) -> Result<warp::reply::Response, Infallible> {
-    use warp::reject::{InvalidHeader, LengthRequired, MethodNotAllowed, PayloadTooLarge};
+    use warp::reject::{InvalidHeader, MethodNotAllowed};
     let (status, reason) = if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "not_found")
-    } else if rejection.find::<PayloadTooLarge>().is_some() {
-        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
     } else if rejection.find::<MethodNotAllowed>().is_some() {
         (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
-    } else if rejection.find::<LengthRequired>().is_some() {
-        (StatusCode::LENGTH_REQUIRED, "length_required")
     } else if rejection.find::<InvalidHeader>().is_some() {
         (StatusCode::BAD_REQUEST, "signature_malformed")
     } else {
@@ -224,12 +293,63 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(addr).await
 }
 
+/// Largest read buffer hyper keeps per connection. Its default (~400 KiB)
+/// is reached by any connection that streams a large body, and it stays
+/// allocated while the connection lives: 256 connections flooding 1 MiB
+/// bodies held ~290 MiB although the bodies admitted were capped at 64 MiB.
+const CONNECTION_BUFFER: usize = 64 * 1024;
+/// A client that has not sent a whole request head by then is disconnected,
+/// so a connection slot cannot be held by sending nothing.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serves `routes` on `listener` until `stop`, then finishes the requests in
-/// flight. (`stop` comes after draining: see `app::Running::join`.)
-pub async fn serve<F>(listener: tokio::net::TcpListener, routes: F, stop: CancellationToken)
+/// flight. (`stop` comes after draining: see `app::Running::join`.) At most
+/// `max_connections` connections are served at once: the next is accepted
+/// only when one closes, and until then waits in the kernel's backlog.
+///
+/// This is warp's own serve loop with the limits warp does not expose (its
+/// listener trait is private): hyper's per-connection buffer, the header
+/// read timeout, the connection cap.
+pub async fn serve<F>(listener: tokio::net::TcpListener, routes: F, stop: CancellationToken, max_connections: usize)
 where
     F: Filter + Clone + Send + Sync + 'static,
     F::Extract: Reply,
 {
-    warp::serve(routes).incoming(listener).graceful(async move { stop.cancelled().await }).run().await;
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(max_connections.clamp(1, Semaphore::MAX_PERMITS)));
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().max_buf_size(CONNECTION_BUFFER).timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot,
+            _ = stop.cancelled() => break,
+        };
+        let Ok(slot) = slot else { break };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.cancelled() => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: a busy loop would not help.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(warp::service(routes.clone()));
+        let connection =
+            graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
+        tokio::spawn(async move {
+            // A client gone mid-request is not our error; hyper says why at debug.
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }

@@ -2,9 +2,10 @@
 //! objects verbatim), with our rate limit, bounded retries and the HTTP `Date`
 //! of every answer (a listed object's version is when Stripe answered).
 //!
-//! Why not async-stripe: its client returns only the parsed body (no `Date`,
-//! no `Request-Id`), ignores `Retry-After`, opens a new connection per request
-//! and adds ~350 s to a clean release build; see README, "Dependencies".
+//! Why not async-stripe here (it serves the control plane, `control`): its
+//! client returns only the parsed body (no `Date`, no `Request-Id`), ignores
+//! `Retry-After` and opens a new connection per request; see README, "Notes
+//! on dependencies".
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,15 +32,8 @@ pub enum ApiError {
     /// request URL", no code).
     #[error("not found: {path}")]
     NotFound { path: String, resource_missing: bool },
-    #[error("Stripe answered {status} for {path} (request {request_id}): {message}")]
-    Status {
-        status: u16,
-        path: String,
-        request_id: String,
-        message: String,
-        code: Option<String>,
-        param: Option<String>,
-    },
+    #[error("Stripe answered {} for {} (request {}): {}", .0.status, .0.path, .0.request_id, .0.message)]
+    Status(Box<StatusError>),
     #[error("request to {path} failed: {message}")]
     Transport { path: String, message: String },
     #[error("unexpected answer from {path}: {message}")]
@@ -73,6 +67,19 @@ struct WireError {
     error: WireErrorBody,
 }
 
+/// A refusal Stripe explained: its status and error body.
+#[derive(Debug)]
+pub struct StatusError {
+    pub status: u16,
+    pub path: String,
+    pub request_id: String,
+    pub message: String,
+    /// Stripe's `error.code` (`resource_missing`, `lock_timeout`, …).
+    pub code: Option<String>,
+    /// Stripe's `error.param`: the parameter the error is about.
+    pub param: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct WireErrorBody {
     message: Option<String>,
@@ -86,7 +93,7 @@ impl ApiError {
     pub fn is_resource_missing(&self) -> bool {
         match self {
             ApiError::NotFound { .. } => true,
-            ApiError::Status { code, .. } => code.as_deref() == Some("resource_missing"),
+            ApiError::Status(e) => e.code.as_deref() == Some("resource_missing"),
             _ => false,
         }
     }
@@ -105,8 +112,8 @@ impl ApiError {
     /// A list's `starting_after` names an object deleted since: Stripe
     /// refuses the cursor (`resource_missing` on param `starting_after`).
     pub fn is_cursor_missing(&self) -> bool {
-        matches!(self, ApiError::Status { code, param, .. }
-            if code.as_deref() == Some("resource_missing") && param.as_deref() == Some("starting_after"))
+        matches!(self, ApiError::Status(e)
+            if e.code.as_deref() == Some("resource_missing") && e.param.as_deref() == Some("starting_after"))
     }
 }
 
@@ -261,14 +268,14 @@ impl StripeClient {
                         Some(w) => (w.message.unwrap_or_default(), w.code, w.param),
                         None => (String::new(), None, None),
                     };
-                    let error = ApiError::Status {
+                    let error = ApiError::Status(Box::new(StatusError {
                         status: status.as_u16(),
                         path: path.to_string(),
                         request_id,
                         message,
                         code,
                         param,
-                    };
+                    }));
                     let retryable = match should_retry.as_deref() {
                         Some("true") => true,
                         Some("false") => false,

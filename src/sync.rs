@@ -95,14 +95,14 @@ impl SyncError {
 
 impl From<crate::stripe_client::ApiError> for SyncError {
     fn from(e: crate::stripe_client::ApiError) -> Self {
-        SyncError::Write(e.into())
+        SyncError::Write(WriteError::Api(e))
     }
 }
 
 /// The list queries that together return every object of a kind (the
 /// registry's: prices `active=true` and `active=false`, subscriptions
 /// `status=all`, …).
-fn list_queries(kind: Kind) -> Vec<Vec<(&'static str, String)>> {
+pub(crate) fn list_queries(kind: Kind) -> Vec<Vec<(&'static str, String)>> {
     kind.def().list.queries.iter().map(|q| q.iter().map(|(k, v)| (*k, v.to_string())).collect()).collect()
 }
 
@@ -172,6 +172,8 @@ pub struct Puller {
     pub pool: PgPool,
     pub mirror: Mirror,
     pub api: Arc<StripeClient>,
+    /// The control plane (async-stripe): `GET /v1/account` for the identity.
+    pub control: Arc<crate::control::Control>,
     /// The key, the account it must belong to (`stripe.account_id`) and the
     /// pinned API version: checked against the tables before any write.
     pub key: secrecy::SecretString,
@@ -189,10 +191,12 @@ impl Puller {
     pub fn new(pool: PgPool, mirror: Mirror, config: &Config) -> Option<Puller> {
         let api = mirror.api.clone()?;
         let key = config.secret_key().ok()?.clone();
+        let control = Arc::new(crate::control::Control::new(&config.stripe, &key).ok()?);
         Some(Puller {
             pool,
             mirror,
             api,
+            control,
             key,
             account_id: config.stripe.account_id.clone(),
             api_version: config.stripe.api_version.clone(),
@@ -206,8 +210,8 @@ impl Puller {
     /// mirror (storing the identity on the first run); nothing is written
     /// before it passes.
     pub async fn check_identity(&self) -> Result<Identity, SyncError> {
-        Ok(crate::identity::check(&self.pool, &self.api, &self.key, self.account_id.as_deref(), &self.api_version)
-            .await?)
+        let (key, account) = (&self.key, self.account_id.as_deref());
+        Ok(crate::identity::check(&self.pool, &self.control, key, account, &self.api_version).await?)
     }
 
     /// Pages every list of `kind` into the tables. `progress` is told the
@@ -531,7 +535,19 @@ impl Puller {
             }
         };
         let unlisted: Vec<&String> = live.iter().filter(|id| !seen.contains(*id)).collect();
-        let would = unlisted.len() as u64;
+        // Deletions Stripe announced (a delete event in the inbox, applied
+        // or not yet: events catch-up listed it just before) are not a mass
+        // delete.
+        let announced: HashSet<String> = sqlx::query_scalar(
+            "SELECT DISTINCT object_id FROM stripe_mirror.events
+             WHERE object_id = ANY($1) AND type LIKE '%.deleted'",
+        )
+        .bind(&unlisted)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .collect();
+        let would = unlisted.iter().filter(|id| !announced.contains(**id)).count() as u64;
         let limit = (live.len() as f64 * self.mass_delete_percent / 100.0).floor() as u64;
         if would > limit && would > self.mass_delete_min_rows && !self.allow_mass_delete {
             return Err(SyncError::MassDelete {
@@ -591,14 +607,29 @@ impl Puller {
             Some(c) => c - overlap_secs,
             None => return Ok(None),
         };
+        let (listed, new, newest) = self.catch_up_since(since).await?;
+        let mut conn = self.pool.acquire().await?;
+        set_cursor(&mut conn, EVENTS_CURSOR, &newest.max(now - overlap_secs).min(now).to_string()).await?;
+        Ok(Some((listed, new)))
+    }
+
+    /// Every event Stripe still keeps (30 days) into the inbox, for a run
+    /// whose cursor is missing or too old: the sweep that follows then tells
+    /// deletions Stripe announced from unexplained ones (the mass-delete
+    /// guard), and what the events say is applied. Returns (listed, new).
+    pub async fn catch_up_retained(&self) -> Result<(u64, u64), SyncError> {
+        let since = chrono::Utc::now().timestamp() - EVENT_RETENTION_SECS + 3600;
+        let (listed, new, _) = self.catch_up_since(since).await?;
+        Ok((listed, new))
+    }
+
+    async fn catch_up_since(&self, since: i64) -> Result<(u64, u64, i64), SyncError> {
         let (mut listed, mut new, mut newest) = (0u64, 0u64, since);
         for listing in event_listings(self.mirror.types) {
             let (l, n, w) = self.catch_up_group(listing, since).await?;
             (listed, new, newest) = (listed + l, new + n, newest.max(w));
         }
-        let mut conn = self.pool.acquire().await?;
-        set_cursor(&mut conn, EVENTS_CURSOR, &newest.max(now - overlap_secs).min(now).to_string()).await?;
-        Ok(Some((listed, new)))
+        Ok((listed, new, newest))
     }
 
     /// Events of one listing (up to 20 `types[]`) since `since` into the
@@ -725,15 +756,22 @@ pub async fn reset_backfill(pool: &PgPool) -> Result<(), sqlx::Error> {
 /// (an error, an aborted or cancelled run) closes the connection instead, so
 /// Postgres frees the lock — a pooled connection must never keep it, or no
 /// reconcile would run again while this process lives.
-pub struct RunLock(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>);
+/// The same holds any other session-level job lock (`try_acquire_key`:
+/// the prune's).
+pub struct RunLock(Option<sqlx::pool::PoolConnection<sqlx::Postgres>>, i64);
 
 impl RunLock {
+    /// The backfill/reconcile lock, if free.
     pub async fn try_acquire(pool: &PgPool) -> Result<Option<RunLock>, sqlx::Error> {
+        RunLock::try_acquire_key(pool, LOCK_KEY).await
+    }
+
+    /// The session-level advisory lock `key`, if free.
+    pub async fn try_acquire_key(pool: &PgPool, key: i64) -> Result<Option<RunLock>, sqlx::Error> {
         // Wrapped before the query, so a cancellation mid-query also closes it.
-        let mut lock = RunLock(Some(pool.acquire().await?));
+        let mut lock = RunLock(Some(pool.acquire().await?), key);
         let conn = lock.0.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-        let got: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut **conn).await?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(key).fetch_one(&mut **conn).await?;
         if got {
             Ok(Some(lock))
         } else {
@@ -760,7 +798,7 @@ impl RunLock {
 
     pub async fn release(mut self) -> Result<(), sqlx::Error> {
         if let Some(conn) = self.0.as_mut() {
-            sqlx::query("SELECT pg_advisory_unlock($1)").bind(LOCK_KEY).execute(&mut **conn).await?;
+            sqlx::query("SELECT pg_advisory_unlock($1)").bind(self.1).execute(&mut **conn).await?;
         }
         self.0.take(); // unlocked: back to the pool
         Ok(())

@@ -103,8 +103,10 @@ pub use error::SimError;
 pub use faults::{ApiFaults, DeliveryFaults, Faults, RequestStats};
 pub use history::{HistoryReport, HistorySpec};
 pub use mutate::{
-    CustomerParams, InvoiceParams, ItemParams, LineParams, PriceParams, ProductParams, Recurring, SubscriptionParams,
-    SubscriptionUpdate,
+    ChargeParams, CheckoutLineParams, CheckoutSessionParams, CouponParams, CreditNoteLineParams, CreditNoteParams,
+    CustomerParams, DisputeParams, InvoiceItemParams, InvoiceParams, ItemParams, LineParams, PaymentIntentParams,
+    PaymentMethodParams, PriceParams, ProductParams, PromotionCodeParams, Recurring, RefundParams, SetupIntentParams,
+    SubscriptionParams, SubscriptionScheduleParams, SubscriptionUpdate, TaxRateParams,
 };
 pub use seed::{SeedReport, SeedSpec};
 pub use sim::{Sim, SimConfig};

@@ -12,6 +12,16 @@ fn the_core_types_keep_their_tables_and_order() {
         names,
         ["products", "prices", "customers", "subscriptions", "subscription_items", "invoices", "invoice_line_items"]
     );
+    let named = [
+        Table::Products,
+        Table::Prices,
+        Table::Customers,
+        Table::Subscriptions,
+        Table::SubscriptionItems,
+        Table::Invoices,
+        Table::InvoiceLineItems,
+    ];
+    assert_eq!(named.map(|t| t.name()), names.as_slice());
     assert_eq!(Table::ALL.len(), TYPES.len() + TYPES.iter().filter(|t| t.child.is_some()).count());
     for (i, t) in Table::ALL.iter().enumerate() {
         assert_eq!(t.index(), i);

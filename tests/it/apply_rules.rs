@@ -1,4 +1,4 @@
-//! DESIGN.md's semantics, one test each: newest wins, deleted stays deleted,
+//! docs/design.md's semantics, one test each: newest wins, deleted stays deleted,
 //! cancellation is not deletion, children, unknown kept, typed columns.
 
 use serde_json::json;

@@ -154,9 +154,14 @@ async fn a_postgres_crash_mid_backfill_keeps_each_checkpoint_with_its_page_and_t
     println!(
         "postgres crash mid-backfill: {written} customers seen written, {kept} after recovery, checkpoint {after:?}"
     );
-    if let Some(id) = after.as_deref().filter(|v| *v != "done") {
+    // A checkpoint is `{"after": {"id": …, "created": …}}` or `{"done": true}`.
+    let id = after
+        .as_deref()
+        .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+        .and_then(|v| v["after"]["id"].as_str().map(str::to_string));
+    if let Some(id) = id {
         let page_there: i64 = sqlx::query_scalar("SELECT count(*) FROM stripe.customers WHERE id = $1")
-            .bind(id)
+            .bind(&id)
             .fetch_one(&mut conn)
             .await
             .unwrap();

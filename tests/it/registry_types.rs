@@ -3,8 +3,8 @@
 //! its table with its typed columns, and each type's quirk holds — coupon
 //! deletion and custom ids created again, detached payment methods kept,
 //! refunds and disputes beside their charges, credit note lines, checkout
-//! line items paged from the API (a stub of the two endpoints here; the
-//! simulator's support comes later), and `[mirror] objects`.
+//! line items paged from the API (a stub of the two endpoints here), and
+//! `[mirror] objects`. Against the simulator: `registry_pull.rs`.
 
 use std::sync::{Arc, Mutex};
 
@@ -210,7 +210,7 @@ impl StubStripe {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let stop = tokio_util::sync::CancellationToken::new();
         let routes = warp::get().and(account.or(lines).or(retrieve));
-        tokio::spawn(stripe_mirror::server::serve(listener, routes, stop.clone()));
+        tokio::spawn(stripe_mirror::server::serve(listener, routes, stop.clone(), 64));
         StubStripe { url, session, items, _stop: stop.drop_guard() }
     }
 }

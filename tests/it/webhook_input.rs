@@ -1,4 +1,4 @@
-//! Every line of DESIGN.md's bad-input table for the webhook endpoint, and
+//! Every line of docs/design.md's bad-input table for the webhook endpoint, and
 //! the durability and dedup promises of a good one.
 
 use serde_json::json;
@@ -143,4 +143,155 @@ async fn health_and_readiness_answer() {
     assert_eq!(app.http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
     app.pool.close().await;
     assert_eq!(app.http.get(format!("{base}/readyz")).send().await.unwrap().status(), 503);
+}
+
+/// Writes `head` and `body` on a fresh connection, all of it before reading,
+/// as a client (or a proxy) that does not read while it sends; then the
+/// answer's status line and headers (lower-cased), or what went wrong. The
+/// send buffer is small, as over a real network: loopback's buffers would
+/// otherwise swallow a few MiB the server never reads.
+async fn send_whole_then_read(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
+    socket.set_send_buffer_size(32 * 1024).map_err(|e| format!("SO_SNDBUF: {e}"))?;
+    let mut stream = socket.connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    stream.write_all(head.as_bytes()).await.map_err(|e| format!("write head: {e}"))?;
+    stream.write_all(body).await.map_err(|e| format!("write body: {e}"))?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf)).await {
+            Err(_) => return Err("no answer within 10 s".into()),
+            Ok(Err(e)) => return Err(format!("read: {e}")),
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+        }
+        if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&answer).to_lowercase();
+    Ok(text.split("\r\n\r\n").next().unwrap_or_default().to_string())
+}
+
+/// The daemon answered 413 and closed while the client was still sending:
+/// the client (or the proxy in front) got a broken pipe, not the answer
+/// (measured: 5 of 40 signed 2 MiB posts saw their 413). It reads and
+/// discards a bounded amount first, so the 413 arrives.
+#[tokio::test]
+async fn an_oversized_body_sent_whole_before_reading_gets_its_413_every_time() {
+    let app = TestApp::spawn().await; // the default limit, 1 MiB
+    let addr = app.running.addr;
+    let body = std::sync::Arc::new(vec![b'x'; 2 * 1024 * 1024]);
+    let t = now();
+    let head = std::sync::Arc::new(format!(
+        "POST /webhooks/stripe HTTP/1.1\r\nHost: a\r\nStripe-Signature: t={t},v1={}\r\nContent-Length: {}\r\n\r\n",
+        sign(SECRET, t, &body),
+        body.len()
+    ));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (head, body) = (head.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..5 {
+                seen.push(send_whole_then_read(addr, &head, &body).await);
+            }
+            seen
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.extend(t.await.unwrap());
+    }
+    let wrong: Vec<_> = answers.iter().filter(|a| !matches!(a, Ok(h) if h.starts_with("http/1.1 413"))).collect();
+    assert!(
+        wrong.is_empty(),
+        "{} of {} posts did not read a 413: {:?}",
+        wrong.len(),
+        answers.len(),
+        &wrong[..wrong.len().min(3)]
+    );
+    assert_eq!(app.inbox_count().await, 0);
+}
+
+/// Bodies are buffered before their signature can be checked, so the bytes
+/// of bodies in flight are capped (`webhook.max_bytes_in_flight`): past it a
+/// request waits a moment, then gets 503 with `Retry-After` (after its body
+/// was read and discarded, so it arrives) instead of queueing without bound.
+#[tokio::test]
+async fn bodies_beyond_the_in_flight_budget_get_503_with_retry_after() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(|c| {
+        c.webhook.max_body_bytes = 40_000;
+        c.webhook.max_bytes_in_flight = 100_000;
+    })
+    .await;
+    let addr = app.running.addr;
+    let metrics_url = format!("http://{addr}/metrics");
+    let in_flight = || async {
+        let text = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("stripe_mirror_webhook_body_bytes_in_flight "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no in-flight gauge: {text}"))
+    };
+    // Two slow senders announce 40,000 bytes each and send 10: they hold 80,000 of the budget.
+    let head = "POST /webhooks/stripe HTTP/1.1\r\nHost: a\r\nContent-Length: 40000\r\n\r\n";
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(&[b'x'; 10]).await.unwrap();
+        slow.push(s);
+    }
+    for _ in 0..200 {
+        if in_flight().await == 80_000 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(in_flight().await, 80_000);
+    // A third of 40,000 does not fit: 503 with Retry-After, and the client reads it.
+    let answer = send_whole_then_read(addr, head, &[b'x'; 40_000]).await.unwrap();
+    assert!(answer.starts_with("http/1.1 503"), "{answer}");
+    assert!(answer.contains("retry-after:"), "{answer}");
+    // A small one fits beside them and is served (400: it is not signed).
+    assert_eq!(app.post_raw(None, b"{}".to_vec()).await, 400);
+    // The slow ones finish and are answered; the budget is free again.
+    for mut s in slow {
+        s.write_all(&[b'x'; 39_990]).await.unwrap();
+        let mut answer = [0u8; 12];
+        tokio::io::AsyncReadExt::read_exact(&mut s, &mut answer).await.unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 400");
+    }
+    assert_eq!(in_flight().await, 0);
+    let metrics = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("stripe_mirror_webhooks_rejected_total{reason=\"overloaded\"} 1"), "{metrics}");
+}
+
+/// Each connection costs buffers before any request on it is admitted, so
+/// connections are capped too (`webhook.max_connections`): past the cap a
+/// new connection waits in the kernel's accept backlog until one closes.
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(|c| c.webhook.max_connections = 2).await;
+    let addr = app.running.addr;
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap(); // the backlog takes it
+    third.write_all(b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let early = tokio::time::timeout(std::time::Duration::from_millis(500), third.read_to_end(&mut answer)).await;
+    assert!(early.is_err(), "served beyond the cap: {}", String::from_utf8_lossy(&answer));
+    drop(idle.pop());
+    tokio::time::timeout(std::time::Duration::from_secs(5), third.read_to_end(&mut answer))
+        .await
+        .expect("served once a connection closed")
+        .unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
 }

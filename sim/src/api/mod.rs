@@ -15,6 +15,7 @@ mod error;
 mod form;
 mod query;
 mod read;
+mod read_payments;
 mod webhook_endpoints;
 
 pub(crate) use error::Answer;
@@ -226,6 +227,11 @@ fn route_label(method: &Method, path: &str) -> String {
         [p] if known(p) => format!("/v1/{p}"),
         [p, _] if known(p) => format!("/v1/{p}/{{id}}"),
         ["invoices", _, "lines"] => "/v1/invoices/{id}/lines".to_owned(),
+        ["checkout", "sessions"] => "/v1/checkout/sessions".to_owned(),
+        ["checkout", "sessions", _] => "/v1/checkout/sessions/{id}".to_owned(),
+        ["checkout", "sessions", _, "line_items"] => "/v1/checkout/sessions/{id}/line_items".to_owned(),
+        ["credit_notes", _, "lines"] => "/v1/credit_notes/{id}/lines".to_owned(),
+        ["customers", _, "payment_methods"] => "/v1/customers/{id}/payment_methods".to_owned(),
         _ => "/v1/(unrecognized)".to_owned(),
     };
     format!("{method} {shape}")

@@ -21,6 +21,18 @@ pub(crate) struct ListQuery<'a> {
     /// `type` of events or of prices (`one_time`/`recurring`).
     pub type_: Option<&'a str>,
     pub types: Vec<&'a str>,
+    pub coupon: Option<&'a str>,
+    pub code: Option<&'a str>,
+    pub payment_intent: Option<&'a str>,
+    pub payment_method: Option<&'a str>,
+    pub charge: Option<&'a str>,
+    pub invoice: Option<&'a str>,
+    /// Tax rates: `inclusive`.
+    pub inclusive: Option<bool>,
+    /// Invoice items: `pending` (not yet on an invoice).
+    pub pending: Option<bool>,
+    /// Subscription schedules: `scheduled` (not started).
+    pub scheduled: Option<bool>,
 }
 
 impl<'a> ListQuery<'a> {
@@ -48,6 +60,15 @@ impl<'a> ListQuery<'a> {
                 "product" => q.product = Some(v),
                 "type" => q.type_ = Some(v),
                 "types[]" => q.types.push(v),
+                "coupon" => q.coupon = Some(v),
+                "code" => q.code = Some(v),
+                "payment_intent" => q.payment_intent = Some(v),
+                "payment_method" => q.payment_method = Some(v),
+                "charge" => q.charge = Some(v),
+                "invoice" => q.invoice = Some(v),
+                "inclusive" => q.inclusive = Some(boolean(v, "inclusive")?),
+                "pending" => q.pending = Some(boolean(v, "pending")?),
+                "scheduled" => q.scheduled = Some(boolean(v, "scheduled")?),
                 k if k.starts_with("types[") => q.types.push(v),
                 _ => {}
             }

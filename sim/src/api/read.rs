@@ -31,7 +31,7 @@ impl Deref for View<'_> {
     }
 }
 
-fn view<'a>(shared: &'a Shared, caller: &Caller) -> View<'a> {
+pub(super) fn view<'a>(shared: &'a Shared, caller: &Caller) -> View<'a> {
     match caller.main {
         true => View::Main(shared.read()),
         false => View::Empty(&shared.empty),
@@ -41,6 +41,9 @@ fn view<'a>(shared: &'a Shared, caller: &Caller) -> View<'a> {
 /// `GET /v1/…` dispatch.
 pub(crate) fn get(shared: &Shared, caller: &Caller, path: &str, query: &[(String, String)]) -> Answer {
     let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
+    if let Some(answer) = super::read_payments::get(shared, caller, &segments, query) {
+        return answer;
+    }
     match segments.as_slice() {
         [plural] => match endpoint_kind(plural) {
             Some(kind) => list(shared, caller, kind, query),
@@ -69,16 +72,18 @@ const SUBSCRIPTION_STATUSES: &[&str] = &[
 ];
 const INVOICE_STATUSES: &[&str] = &["draft", "open", "paid", "uncollectible", "void"];
 
-/// Kinds with a top-level list and retrieve endpoint.
+/// Kinds with a top-level list and retrieve endpoint at `/v1/{plural}`
+/// (lines and line items live under their parent; checkout sessions under
+/// `/v1/checkout/sessions`).
 pub(crate) fn endpoint_kind(segment: &str) -> Option<Kind> {
     match segment {
-        "invoice_line_items" => None,
+        "invoice_line_items" | "checkout_sessions" | "checkout_session_line_items" | "credit_note_line_items" => None,
         s => Kind::parse(s).filter(|k| k.plural() == s),
     }
 }
 
 /// `GET /v1/{kind}/{id}`.
-fn retrieve(shared: &Shared, caller: &Caller, kind: Kind, id: &str) -> Answer {
+pub(super) fn retrieve(shared: &Shared, caller: &Caller, kind: Kind, id: &str) -> Answer {
     let st = view(shared, caller);
     if kind == Kind::Event && !event_retained(shared, &st, id) {
         return Answer::missing("event", id, "id");
@@ -161,7 +166,7 @@ fn matches_filters(kind: Kind, q: &ListQuery<'_>, r: &Record) -> bool {
             let t = f.tag.as_deref().unwrap_or("");
             q.type_.is_none_or(|p| type_matches(p, t)) && (q.types.is_empty() || q.types.contains(&t))
         }
-        _ => true,
+        _ => super::read_payments::matches(kind, q, r),
     }
 }
 
@@ -203,7 +208,7 @@ fn list_lines(shared: &Shared, caller: &Caller, invoice: &str, pairs: &[(String,
 }
 
 /// A page of a parent's items or lines, oldest first like the embedded list.
-fn nested_page(
+pub(super) fn nested_page(
     shared: &Shared,
     caller: &Caller,
     st: &State,
@@ -223,7 +228,7 @@ fn nested_page(
 
 /// The page as a list body; `Date` is taken while the state lock is held,
 /// so no change can fall between the data and its timestamp.
-fn answer_page(
+pub(super) fn answer_page(
     shared: &Shared,
     caller: &Caller,
     st: &State,

@@ -1,5 +1,6 @@
 //! Products, prices (with their plan twins) and customers, plus the generic
-//! update and delete every kind goes through.
+//! update and delete every kind goes through (coupons and invoice items are
+//! deleted here too: `*.deleted` and a deleted stub, as Stripe does).
 
 use serde_json::{json, Value};
 
@@ -87,9 +88,7 @@ pub(crate) fn create_customer(shared: &Shared, p: CustomerParams) -> Result<Valu
 /// Emit `<type>.created` for a freshly inserted object and return it.
 pub(super) fn created(tx: &mut Tx<'_>, kind: Kind, id: &str) -> Result<Value, SimError> {
     let text = tx.render(kind, id)?;
-    if let Some(prefix) = kind.event_prefix() {
-        tx.emit(&format!("{prefix}.created"), &text, None);
-    }
+    tx.emit_verb(kind, "created", &text, None);
     parse(&text)
 }
 
@@ -110,6 +109,16 @@ pub(crate) fn update(shared: &Shared, kind: Kind, id: &str, patch: Value) -> Res
         Kind::Plan | Kind::Event => {
             Err(SimError::invalid(format!("{} cannot be updated (update the price instead).", kind.plural()), None))
         }
+        Kind::CheckoutLineItem | Kind::CreditNoteLineItem => Err(SimError::invalid(
+            format!("{} cannot be updated: Stripe fixes them when their parent is created.", kind.plural()),
+            None,
+        )),
+        _ => {
+            let old = tx.value(kind, id)?;
+            let mut new = old.clone();
+            merge(&mut new, patch);
+            updated(&mut tx, kind, id, &old, new)
+        }
     }
 }
 
@@ -125,9 +134,7 @@ pub(super) fn updated(tx: &mut Tx<'_>, kind: Kind, id: &str, old: &Value, mut ne
     tx.store(kind, id, &new);
     let text = tx.render(kind, id)?;
     let prev = previous_attributes(old, &new);
-    if let Some(prefix) = kind.event_prefix() {
-        tx.emit(&format!("{prefix}.updated"), &text, Some(&prev));
-    }
+    tx.emit_verb(kind, "updated", &text, Some(&prev));
     if kind == Kind::Price && tx.st.table(Kind::Plan).live_get(id).is_some() {
         let old_plan = tx.value(Kind::Plan, id)?;
         let new_plan = plan_from_price(&new);
@@ -141,7 +148,7 @@ pub(crate) fn delete(shared: &Shared, kind: Kind, id: &str) -> Result<Value, Sim
         Kind::Subscription => return subscriptions::cancel_subscription(shared, id),
         Kind::Invoice => return invoices::delete_invoice(shared, id),
         Kind::SubscriptionItem => return subscriptions::remove_item(shared, id),
-        Kind::Product | Kind::Price | Kind::Customer => {}
+        Kind::Product | Kind::Price | Kind::Customer | Kind::Coupon | Kind::InvoiceItem => {}
         _ => return Err(SimError::invalid(format!("{} cannot be deleted in the simulator.", kind.plural()), None)),
     }
     let mut tx = Tx::begin(shared);
@@ -151,9 +158,7 @@ pub(crate) fn delete(shared: &Shared, kind: Kind, id: &str) -> Result<Value, Sim
         }
     }
     let last = tx.mark_deleted(kind, id)?;
-    if let Some(prefix) = kind.event_prefix() {
-        tx.emit(&format!("{prefix}.deleted"), &last, None);
-    }
+    tx.emit_verb(kind, "deleted", &last, None);
     if kind == Kind::Price && tx.st.table(Kind::Plan).live_get(id).is_some() {
         let plan = tx.mark_deleted(Kind::Plan, id)?;
         tx.emit("plan.deleted", &plan, None);

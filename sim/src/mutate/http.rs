@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use warp::http::Method;
 
 use super::invoices::{self, InvoiceAction};
-use super::{catalog, subscriptions};
+use super::{billing_extra, catalog, payments, subscriptions, transitions};
 use crate::api::Answer;
 use crate::faults::Faults;
 use crate::seed::{seed, SeedSpec};
@@ -59,6 +59,19 @@ fn route(shared: &Shared, method: &str, segments: &[&str], body: &Bytes) -> Outc
         ("POST", ["customers"]) => catalog::create_customer(shared, parse(body)?),
         ("POST", ["subscriptions"]) => subscriptions::create_subscription(shared, parse(body)?),
         ("POST", ["invoices"]) => invoices::create_invoice(shared, parse(body)?),
+        ("POST", ["coupons"]) => billing_extra::create_coupon(shared, parse(body)?),
+        ("POST", ["promotion_codes"]) => billing_extra::create_promotion_code(shared, parse(body)?),
+        ("POST", ["tax_rates"]) => billing_extra::create_tax_rate(shared, parse(body)?),
+        ("POST", ["invoiceitems"]) => billing_extra::create_invoice_item(shared, parse(body)?),
+        ("POST", ["subscription_schedules"]) => billing_extra::create_subscription_schedule(shared, parse(body)?),
+        ("POST", ["credit_notes"]) => billing_extra::create_credit_note(shared, parse(body)?),
+        ("POST", ["payment_intents"]) => payments::create_payment_intent(shared, parse(body)?),
+        ("POST", ["charges"]) => payments::create_charge(shared, parse(body)?),
+        ("POST", ["refunds"]) => payments::create_refund(shared, parse(body)?),
+        ("POST", ["disputes"]) => payments::create_dispute(shared, parse(body)?),
+        ("POST", ["payment_methods"]) => payments::create_payment_method(shared, parse(body)?),
+        ("POST", ["setup_intents"]) => payments::create_setup_intent(shared, parse(body)?),
+        ("POST", ["checkout_sessions"]) => payments::create_checkout_session(shared, parse(body)?),
         ("POST", ["subscriptions", id, "items"]) => subscriptions::update_subscription(shared, id, parse(body)?),
         ("POST", ["subscriptions", id, "cancel"]) => subscriptions::cancel_subscription(shared, id),
         ("POST", ["invoices", id, action]) => match invoice_action(action) {
@@ -89,6 +102,10 @@ fn route(shared: &Shared, method: &str, segments: &[&str], body: &Bytes) -> Outc
         ("DELETE", ["webhook_endpoints", id]) => match shared.hub.remove_endpoint(id) {
             true => Ok(json!({"id": id, "deleted": true})),
             false => Err(SimError::not_found("webhook_endpoint", id)),
+        },
+        ("POST", [kind, id, verb]) if kind_of(kind).is_ok_and(|k| k.index() >= Kind::Coupon.index()) => match *verb {
+            "updated" => catalog::update(shared, kind_of(kind)?, id, parse(body)?),
+            verb => transitions::transition(shared, kind_of(kind)?, id, verb, parse(body)?),
         },
         ("POST", [kind, id]) => catalog::update(shared, kind_of(kind)?, id, parse(body)?),
         ("DELETE", [kind, id]) => catalog::delete(shared, kind_of(kind)?, id),

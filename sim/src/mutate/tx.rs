@@ -12,6 +12,7 @@ use crate::faults::DeliveryFaults;
 use crate::objects::{id_format, random_id, request_id, to_doc};
 use crate::store::{Doc, Fields, Hole, Kind, Record, State};
 use crate::versions::ApiVersion;
+use crate::webhooks::is_known_event_type;
 use crate::{Shared, SimError};
 
 pub(crate) struct Tx<'a> {
@@ -64,16 +65,34 @@ impl<'a> Tx<'a> {
         self.shared.hub.enqueue(&ev, deliveries, &self.faults);
     }
 
+    /// Emit `<prefix>.<verb>` for an object of `kind` if Stripe has that
+    /// event type (`data/event-types.txt`): there is no
+    /// `payment_intent.updated`, `checkout.session.created` or
+    /// `invoiceitem.updated`, so a change with no event of its own is
+    /// silent, as in Stripe. Returns whether an event was emitted.
+    pub fn emit_verb(&mut self, kind: Kind, verb: &str, object: &str, previous: Option<&Value>) -> bool {
+        let Some(prefix) = kind.event_prefix() else {
+            return false;
+        };
+        let event_type = format!("{prefix}.{verb}");
+        if !is_known_event_type(&event_type) {
+            return false;
+        }
+        self.emit(&event_type, object, previous);
+        true
+    }
+
     /// A new id: the requested one if free, else a random one. The id of a
     /// deleted product or plan (a recurring price here) may be taken again:
     /// Stripe lets a deleted plan's id be created again, old subscriptions
     /// keeping the old incarnation (facts.md, "Custom ids and deletion");
-    /// for products it is undocumented either way, so it is allowed too.
+    /// for products and coupons it is undocumented either way ("assume
+    /// reuse is possible"), so it is allowed too.
     /// The new incarnation replaces the old one; events keep the old.
     pub fn new_id(&mut self, kind: Kind, requested: Option<String>) -> Result<String, SimError> {
         if let Some(id) = requested {
-            let reusable =
-                matches!(kind, Kind::Product | Kind::Price) && self.st.table(kind).get(&id).is_some_and(|r| r.deleted);
+            let reusable = matches!(kind, Kind::Product | Kind::Price | Kind::Coupon)
+                && self.st.table(kind).get(&id).is_some_and(|r| r.deleted);
             if self.st.id_taken(kind, &id) && !reusable {
                 return Err(SimError::invalid(
                     format!("A {} with id '{id}' already exists.", kind.object()),

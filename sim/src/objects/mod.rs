@@ -3,7 +3,10 @@
 //! fields back out of an edited object.
 
 mod build;
+mod payments;
 mod templates;
+
+pub(crate) use payments::{build as build_other, fixture_phase};
 
 pub(crate) use build::{
     customer, invoice, item, line, price, product, subscription, CustomerSpec, InvoiceSpec, ItemSpec, LineSpec,
@@ -30,6 +33,23 @@ pub(crate) fn id_format(kind: Kind) -> (&'static str, usize) {
         Kind::Invoice => ("in_1", 23),
         Kind::InvoiceLineItem => ("il_1", 23),
         Kind::Event => ("evt_1", 23),
+        // Coupons take caller-chosen ids; a generated one is eight
+        // characters, as the Dashboard makes them (fixture `Z4OV52SU`).
+        Kind::Coupon => ("", 8),
+        Kind::PromotionCode => ("promo_1", 23),
+        Kind::TaxRate => ("txr_1", 23),
+        Kind::PaymentIntent => ("pi_1", 23),
+        Kind::Charge => ("ch_1", 23),
+        Kind::Refund => ("re_1", 23),
+        Kind::Dispute => ("dp_1", 23),
+        Kind::PaymentMethod => ("pm_1", 23),
+        Kind::SetupIntent => ("seti_1", 23),
+        Kind::CheckoutSession => ("cs_test_a1", 56),
+        Kind::CheckoutLineItem => ("li_1", 23),
+        Kind::CreditNote => ("cn_1", 23),
+        Kind::CreditNoteLineItem => ("cnli_1", 23),
+        Kind::InvoiceItem => ("ii_1", 23),
+        Kind::SubscriptionSchedule => ("sub_sched_1", 23),
     }
 }
 
@@ -54,6 +74,9 @@ pub(crate) fn holes_of(kind: Kind) -> &'static [(&'static str, HoleKind)] {
         Kind::Subscription => &[("items", HoleKind::Items)],
         Kind::Invoice => &[("lines", HoleKind::Lines)],
         Kind::SubscriptionItem => &[("price", HoleKind::Price), ("plan", HoleKind::Plan)],
+        Kind::CreditNote => &[("lines", HoleKind::CreditNoteLines)],
+        // A checkout line item shows its price in full, as it is now.
+        Kind::CheckoutLineItem => &[("price", HoleKind::Price)],
         _ => &[],
     }
 }
@@ -84,6 +107,62 @@ pub(crate) fn fields_of(kind: Kind, v: &Value) -> Fields {
         Kind::InvoiceLineItem => Fields { parent: s("/invoice"), ..Fields::default() },
         Kind::Customer => Fields::default(),
         Kind::Event => Fields { tag: v["type"].as_str().map(Box::from), ..Fields::default() },
+        _ => other_fields(kind, v),
+    }
+}
+
+/// The filter fields of the payment-side kinds (see `Fields` for which
+/// slot holds what). Nested kinds get their parent when inserted.
+fn other_fields(kind: Kind, v: &Value) -> Fields {
+    let s = |ptr: &str| v.pointer(ptr).and_then(Value::as_str).map(Arc::<str>::from);
+    let status = v["status"].as_str().map(Box::from);
+    let active = v["active"].as_bool().unwrap_or(false);
+    match kind {
+        Kind::PromotionCode => Fields {
+            active,
+            parent: s("/promotion/coupon"),
+            customer: s("/customer"),
+            related: s("/code"),
+            ..Fields::default()
+        },
+        Kind::TaxRate => Fields { active, recurring: v["inclusive"].as_bool().unwrap_or(false), ..Fields::default() },
+        Kind::PaymentIntent => Fields { tag: status, customer: s("/customer"), ..Fields::default() },
+        Kind::Charge => Fields {
+            tag: status,
+            customer: s("/customer"),
+            parent: s("/invoice"),
+            related: s("/payment_intent"),
+            ..Fields::default()
+        },
+        Kind::Refund | Kind::Dispute => {
+            Fields { tag: status, parent: s("/charge"), related: s("/payment_intent"), ..Fields::default() }
+        }
+        Kind::PaymentMethod => {
+            Fields { tag: v["type"].as_str().map(Box::from), customer: s("/customer"), ..Fields::default() }
+        }
+        Kind::SetupIntent => {
+            Fields { tag: status, customer: s("/customer"), related: s("/payment_method"), ..Fields::default() }
+        }
+        Kind::CheckoutSession => Fields {
+            tag: status,
+            customer: s("/customer"),
+            parent: s("/subscription"),
+            related: s("/payment_intent"),
+            ..Fields::default()
+        },
+        Kind::CreditNote => {
+            Fields { tag: status, customer: s("/customer"), parent: s("/invoice"), ..Fields::default() }
+        }
+        Kind::InvoiceItem => Fields {
+            customer: s("/customer"),
+            parent: s("/invoice"),
+            recurring: v["invoice"].is_null(),
+            ..Fields::default()
+        },
+        Kind::SubscriptionSchedule => {
+            Fields { tag: status, customer: s("/customer"), parent: s("/subscription"), ..Fields::default() }
+        }
+        _ => Fields::default(),
     }
 }
 

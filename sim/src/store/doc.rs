@@ -26,6 +26,8 @@ pub(crate) enum Hole {
     Items,
     /// The embedded `lines` list of this invoice.
     Lines,
+    /// The embedded `lines` list of this credit note.
+    CreditNoteLines,
     /// The full price object with this id.
     Price(Arc<str>),
     /// The plan view of the price with this id.
@@ -37,6 +39,7 @@ pub(crate) enum Hole {
 pub(crate) enum HoleKind {
     Items,
     Lines,
+    CreditNoteLines,
     Price,
     Plan,
 }
@@ -46,19 +49,23 @@ impl HoleKind {
         match self {
             HoleKind::Items => "@@hole:items@@",
             HoleKind::Lines => "@@hole:lines@@",
+            HoleKind::CreditNoteLines => "@@hole:cnlines@@",
             HoleKind::Price => "@@hole:price@@",
             HoleKind::Plan => "@@hole:plan@@",
         }
     }
 
     fn from_marker(m: &str) -> Option<HoleKind> {
-        [HoleKind::Items, HoleKind::Lines, HoleKind::Price, HoleKind::Plan].into_iter().find(|k| k.marker() == m)
+        [HoleKind::Items, HoleKind::Lines, HoleKind::CreditNoteLines, HoleKind::Price, HoleKind::Plan]
+            .into_iter()
+            .find(|k| k.marker() == m)
     }
 
     fn bind(self, price: Option<&Arc<str>>) -> Hole {
         match (self, price) {
             (HoleKind::Items, _) => Hole::Items,
             (HoleKind::Lines, _) => Hole::Lines,
+            (HoleKind::CreditNoteLines, _) => Hole::CreditNoteLines,
             (HoleKind::Price, Some(p)) => Hole::Price(p.clone()),
             (HoleKind::Plan, Some(p)) => Hole::Plan(p.clone()),
             // A price hole without a price id cannot render; `null` is the

@@ -35,17 +35,25 @@ pub(crate) fn key(created: i64, seq: u64) -> Key {
 /// The fields lists filter on, kept beside the JSON so filters never parse.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Fields {
-    /// `active` of products, prices and plans.
+    /// `active` of products, prices, plans, promotion codes and tax rates.
     pub active: bool,
     /// Subscription/invoice `status`, or the event `type`.
     pub tag: Option<Box<str>>,
     /// `customer` of subscriptions and invoices.
     pub customer: Option<Arc<str>>,
-    /// The subscription of an item or invoice; the invoice of a line; the
-    /// product of a price or plan.
+    /// The subscription of an item, invoice or checkout session; the invoice
+    /// of a line, credit note or invoice item; the product of a price or
+    /// plan; the charge of a refund or dispute; the coupon of a promotion
+    /// code; the session of a checkout line item; the credit note of its
+    /// line.
     pub parent: Option<Arc<str>>,
-    /// Whether a price is recurring (it then also exists as a plan).
+    /// Whether a price is recurring (it then also exists as a plan); a tax
+    /// rate's `inclusive`; whether an invoice item is pending (no invoice).
     pub recurring: bool,
+    /// A second reference lists filter on: the `payment_intent` of charges,
+    /// refunds, disputes and checkout sessions; the `payment_method` of
+    /// setup intents; the `code` of a promotion code.
+    pub related: Option<Arc<str>>,
 }
 
 /// One stored object.

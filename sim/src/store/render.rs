@@ -20,6 +20,7 @@ impl State {
             match hole {
                 Hole::Items => self.embedded_list(Kind::SubscriptionItem, kind, &rec.id, out),
                 Hole::Lines => self.embedded_list(Kind::InvoiceLineItem, kind, &rec.id, out),
+                Hole::CreditNoteLines => self.embedded_list(Kind::CreditNoteLineItem, kind, &rec.id, out),
                 Hole::Price(id) => self.render_ref(Kind::Price, id, out),
                 Hole::Plan(id) => self.render_ref(Kind::Plan, id, out),
             }
@@ -92,6 +93,7 @@ impl State {
 fn nested_url(parent_kind: Kind, parent: &str) -> String {
     match parent_kind {
         Kind::Invoice => format!("/v1/invoices/{parent}/lines"),
+        Kind::CreditNote => format!("/v1/credit_notes/{parent}/lines"),
         _ => format!("/v1/subscription_items?subscription={parent}"),
     }
 }

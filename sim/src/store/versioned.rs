@@ -88,7 +88,8 @@ impl State {
     }
 
     /// What `GET /v1/{kind}/{id}` answers in `version`: the object,
-    /// Stripe's deleted stub for deleted customers/products/prices/plans, or
+    /// Stripe's deleted stub for deleted customers/products/prices/plans
+    /// (and coupons and invoice items, which Stripe deletes the same way), or
     /// `None` (404) for anything missing and for deleted invoices and
     /// removed items.
     pub fn render_retrieve_at(&self, kind: Kind, id: &str, version: ApiVersion) -> Option<String> {
@@ -97,7 +98,9 @@ impl State {
             return Some(self.render_at(kind, rec, version));
         }
         match kind {
-            Kind::Customer | Kind::Product | Kind::Price | Kind::Plan => Some(deleted_stub(kind, id)),
+            Kind::Customer | Kind::Product | Kind::Price | Kind::Plan | Kind::Coupon | Kind::InvoiceItem => {
+                Some(deleted_stub(kind, id))
+            }
             _ => None,
         }
     }

@@ -2,6 +2,7 @@
 //! module per area, helpers in `helpers`.
 
 mod accounts;
+mod billing_extra;
 mod custom_ids;
 mod embedded;
 mod errors;
@@ -9,6 +10,7 @@ mod filters;
 mod helpers;
 mod mutations;
 mod pagination;
+mod payments;
 mod rate_limits;
 mod seeding;
 mod versions;

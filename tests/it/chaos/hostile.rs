@@ -3,7 +3,7 @@
 //! oversized, truncated, non-JSON, signed non-events, wrong method, header
 //! garbage (printable and binary), missing header, chunked without a length —
 //! mixed with valid events and valid redeliveries, sent concurrently to the
-//! real `serve` binary. Every hostile request gets the status DESIGN.md's
+//! real `serve` binary. Every hostile request gets the status docs/design.md's
 //! bad-input table (and the README's troubleshooting table) documents,
 //! none is stored or applied, every valid one is applied once, and each
 //! refusal is counted in `stripe_mirror_webhooks_rejected_total`.
