@@ -92,7 +92,12 @@ async fn verify_exits_0_when_the_mirror_equals_what_the_api_lists() {
 async fn verify_finds_each_kind_of_drift_by_table_and_repair_fixes_exactly_those_rows() {
     let (s, sub, invoice) = backfilled().await;
     let pool = &s.app.pool;
-    let customers: Vec<String> = sqlx::query_scalar("SELECT id FROM stripe.customers WHERE NOT deleted ORDER BY id")
+    // Customers without subscriptions: deleting one in Stripe cancels its
+    // subscriptions, a drift this test does not count on.
+    let customers: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM stripe.customers c WHERE NOT deleted
+         AND NOT EXISTS (SELECT 1 FROM stripe.subscriptions s WHERE s.customer = c.id) ORDER BY id",
+    )
         .fetch_all(pool)
         .await
         .expect("ids");
