@@ -115,6 +115,9 @@ async fn backfill(
         std::env::var("BACKFILL_BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     config.stripe.api_base = sim_url.to_string();
     config.stripe.secret_key = Some("sk_test_sim".to_string().into());
+    // The types the simulator serves (the others would only be skipped).
+    config.mirror.objects =
+        Some(stripe_mirror::compare::simulated_types().tables().iter().map(|t| t.to_string()).collect());
     config.stripe.requests_per_second = if rate == 0 { 1_000_000 } else { rate };
     if rate == 0 {
         config.stripe.requests_per_second_per_operation = 0;

@@ -58,7 +58,8 @@ impl Context {
             Ok(key) => Some(Arc::new(StripeClient::new(&config.stripe, key.clone(), metrics.clone())?)),
             Err(_) => None,
         };
-        let mirror = Mirror { store: Arc::new(Store::new(&config.database.schema)), api, metrics: metrics.clone() };
+        let store = Arc::new(Store::new(&config.database.schema));
+        let mirror = Mirror { store, api, metrics: metrics.clone(), types: config.types()? };
         Ok(Context { pool, mirror, metrics })
     }
 }

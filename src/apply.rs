@@ -5,8 +5,8 @@
 //! same-second tie, a plan event without its price twin — comes back as
 //! [`Step::Resolve`] and is settled after the transaction by the resolver.
 //!
-//! The rules for each event type are in [`crate::event::classify`]; the
-//! ordering rule is in [`crate::store`].
+//! The rules for each event type are in the registry (read through
+//! [`crate::event::classify`]); the ordering rule is in [`crate::store`].
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -17,7 +17,8 @@ use sqlx::PgConnection;
 
 use crate::event::{classify, Action, Kind};
 use crate::identity::Scope;
-use crate::mirror::{deleted_stub, is_deleted_stub, table_of, Children, Head, Item, Mirror, WriteError};
+use crate::mirror::{deleted_stub, is_deleted_stub, Children, Head, Item, Mirror, WriteError};
+use crate::registry::TypeSet;
 use crate::store::{Tombstoned, Upserted, Version};
 
 /// What applying an event did; recorded on the inbox row.
@@ -103,8 +104,10 @@ pub enum Step<'a> {
         data: Cow<'a, RawValue>,
         full: bool,
     },
-    /// `plan.created`/`plan.updated`: see [`plan_twin`].
-    PlanTwin {
+    /// `plan.created`/`plan.updated`: see [`twin`].
+    Twin {
+        kind: Kind,
+        twin: &'static str,
         id: String,
     },
     /// Retrieve the object at the pinned version, then apply.
@@ -113,11 +116,18 @@ pub enum Step<'a> {
     OtherVersion(Pending, String),
 }
 
-/// Decides what `ev` asks for, without I/O.
-pub fn triage<'a>(ev: &'a InboxEvent, scope: &Scope) -> Step<'a> {
+/// Outcome detail of an event whose type `[mirror] objects` leaves out.
+pub const NOT_SELECTED: &str = "type not mirrored ([mirror] objects)";
+
+/// Decides what `ev` asks for, without I/O. `types` are the mirrored types.
+pub fn triage<'a>(ev: &'a InboxEvent, scope: &Scope, types: TypeSet) -> Step<'a> {
     let action = classify(&ev.event_type);
-    if let Action::Ignore(why) = action {
-        return Step::Done(Outcome::Ignored(why));
+    let kind = match action {
+        Action::Ignore(why) => return Step::Done(Outcome::Ignored(why)),
+        Action::Upsert(k) | Action::Delete(k) | Action::Twin { kind: k, .. } => k,
+    };
+    if !types.contains(kind) {
+        return Step::Done(Outcome::Ignored(NOT_SELECTED));
     }
     let Ok(payload) = serde_json::from_str::<Payload>(&ev.payload) else {
         return Step::Done(Outcome::Ignored("payload has no data.object"));
@@ -136,7 +146,7 @@ pub fn triage<'a>(ev: &'a InboxEvent, scope: &Scope) -> Step<'a> {
         }
     }
     let object = payload.data.object;
-    let Ok(mut head) = Head::read(object) else {
+    let Ok(mut head) = Head::read(object, kind) else {
         return Step::Done(Outcome::Ignored("data.object is not an object"));
     };
     let Some(id) = head.id.take() else {
@@ -154,8 +164,8 @@ pub fn triage<'a>(ev: &'a InboxEvent, scope: &Scope) -> Step<'a> {
                 return Step::OtherVersion(Pending { kind, object_id: id, why: RETRIEVED_OTHER_VERSION }, v);
             }
             let item = head.into_item(kind, id, object, Version::as_of(ev.created));
-            if item.truncated() {
-                return Step::Resolve(Pending { kind, object_id: item.id, why: "truncated nested list: retrieved" });
+            if let Some(why) = item.needs_children_paged() {
+                return Step::Resolve(Pending { kind, object_id: item.id, why });
             }
             Step::Upsert(kind, item)
         }
@@ -166,7 +176,7 @@ pub fn triage<'a>(ev: &'a InboxEvent, scope: &Scope) -> Step<'a> {
             let data = if full { Cow::Borrowed(object) } else { Cow::Owned(deleted_stub(kind, &id)) };
             Step::Delete { kind, id, data, full }
         }
-        Action::PlanTwin => Step::PlanTwin { id },
+        Action::Twin { kind, twin } => Step::Twin { kind, twin, id },
         Action::Ignore(why) => Step::Done(Outcome::Ignored(why)),
     }
 }
@@ -261,16 +271,25 @@ pub async fn apply_one(
                 Tombstoned::Unchanged => Outcome::Stale("already deleted"),
             }))
         }
-        Step::PlanTwin { id } => plan_twin(conn, mirror, ev, id).await,
+        Step::Twin { kind, twin: prefix, id } => twin(conn, mirror, ev, *kind, prefix, id).await,
     }
 }
 
 /// `plan.created`/`plan.updated` describe a price in the legacy plan shape,
 /// which must never replace the price's data. Stripe sends a `price.*` twin
-/// beside it; when the twin is in the inbox the plan event adds nothing, and
-/// when it is not (dropped delivery) we retrieve the price.
-async fn plan_twin(conn: &mut PgConnection, mirror: &Mirror, ev: &InboxEvent, id: &str) -> Result<Applied, WriteError> {
-    let twin_type = ev.event_type.replacen("plan.", "price.", 1);
+/// beside it (`prefix` is the twin's); when the twin is in the inbox the
+/// plan event adds nothing, and when it is not (dropped delivery) we
+/// retrieve the price.
+async fn twin(
+    conn: &mut PgConnection,
+    mirror: &Mirror,
+    ev: &InboxEvent,
+    kind: Kind,
+    prefix: &str,
+    id: &str,
+) -> Result<Applied, WriteError> {
+    let verb = ev.event_type.rsplit_once('.').map_or("", |(_, v)| v);
+    let twin_type = format!("{prefix}.{verb}");
     let twin: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM stripe_mirror.events WHERE object_id = $1 AND type = $2 AND created = $3)",
     )
@@ -282,11 +301,11 @@ async fn plan_twin(conn: &mut PgConnection, mirror: &Mirror, ev: &InboxEvent, id
     if twin {
         return Ok(Applied::Done(Outcome::Ignored("price twin present")));
     }
-    Ok(match mirror.store.version_of(conn, table_of(Kind::Price), id).await? {
+    Ok(match mirror.store.version_of(conn, kind.table(), id).await? {
         Some((_, true)) => Applied::Done(Outcome::Stale("object is deleted")),
         Some((v, false)) if v > ev.created => Applied::Done(Outcome::Stale("older than stored")),
         _ => Applied::Resolve(Pending {
-            kind: Kind::Price,
+            kind,
             object_id: id.to_string(),
             why: "plan event without its price twin: price retrieved",
         }),

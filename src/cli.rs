@@ -222,7 +222,8 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         }
         Command::Backfill { restart } => {
             let (ctx, puller) = puller(&config, false).await?;
-            let summary = crate::jobs::backfill(&puller, restart, progress_reporter()).await.map_err(pull_failure)?;
+            let progress = progress_reporter(puller.mirror.types);
+            let summary = crate::jobs::backfill(&puller, restart, progress).await.map_err(pull_failure)?;
             drain_inbox(&ctx, &config, &puller).await?;
             summary.print();
             Ok(())
@@ -323,7 +324,9 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             let (ctx, puller) = puller(&config, false).await?;
             puller.check_identity().await.map_err(pull_failure)?;
             let schema = &config.database.schema;
-            let report = crate::verify::verify(&ctx.pool, &puller.api, schema).await.map_err(runtime)?;
+            let report = crate::verify::verify_types(&ctx.pool, &puller.api, schema, puller.mirror.types)
+                .await
+                .map_err(runtime)?;
             print!("{}", report.render());
             if report.equal() {
                 return Ok(());
@@ -333,7 +336,9 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             }
             let n = crate::verify::repair(&ctx.pool, &ctx.mirror, &report).await.map_err(runtime)?;
             println!("\nrepaired {n} object(s); verifying again\n");
-            let again = crate::verify::verify(&ctx.pool, &puller.api, schema).await.map_err(runtime)?;
+            let again = crate::verify::verify_types(&ctx.pool, &puller.api, schema, puller.mirror.types)
+                .await
+                .map_err(runtime)?;
             print!("{}", again.render());
             if again.equal() {
                 Ok(())
@@ -437,20 +442,22 @@ async fn drain_inbox(ctx: &crate::app::Context, config: &Config, puller: &crate:
     Ok(())
 }
 
-/// Progress per object type: bars on a terminal, a log line per 10,000
+/// Progress per mirrored type: bars on a terminal, a log line per 10,000
 /// objects otherwise (systemd, CI).
-pub(crate) fn progress_reporter() -> std::sync::Arc<dyn Fn(crate::event::Kind, u64) + Send + Sync> {
+pub(crate) fn progress_reporter(
+    types: crate::registry::TypeSet,
+) -> std::sync::Arc<dyn Fn(crate::event::Kind, u64) + Send + Sync> {
     use std::io::IsTerminal;
     if std::io::stderr().is_terminal() {
         let multi = indicatif::MultiProgress::new();
-        let style = indicatif::ProgressStyle::with_template("{prefix:>13} {spinner} {pos} objects {per_sec}")
+        let style = indicatif::ProgressStyle::with_template("{prefix:>21} {spinner} {pos} objects {per_sec}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
-        let bars: std::collections::HashMap<_, _> = crate::event::Kind::ALL
+        let bars: std::collections::HashMap<_, _> = types
             .iter()
             .map(|k| {
                 let bar = multi.add(indicatif::ProgressBar::new_spinner().with_style(style.clone()));
                 bar.set_prefix(k.object_name());
-                (*k, bar)
+                (k, bar)
             })
             .collect();
         std::sync::Arc::new(move |kind, n| {

@@ -35,6 +35,7 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub apply: ApplyConfig,
     pub reconcile: ReconcileConfig,
+    pub mirror: MirrorConfig,
     pub service: ServiceConfig,
     pub log: LogConfig,
     pub retention: RetentionConfig,
@@ -141,6 +142,17 @@ pub struct ReconcileConfig {
     pub mass_delete_percent: f64,
     /// Below this many rows a sweep's tombstones are never a mass delete.
     pub mass_delete_min_rows: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MirrorConfig {
+    /// The types mirrored, by table name (`["products", "prices", …]`);
+    /// absent: every type of the registry. Child tables come with their
+    /// parent (`subscriptions` brings `subscription_items`); `payment_methods`
+    /// needs `customers` (they are listed per customer). Events of other
+    /// types are acknowledged and recorded `ignored`.
+    pub objects: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -383,10 +395,25 @@ impl Config {
         if self.retention.events_days == 0 {
             return Err(ConfigError::new("retention.events_days", "must be at least 1"));
         }
+        self.types()?;
         if !is_http_url(&self.stripe.api_base) {
             return Err(ConfigError::new("stripe.api_base (STRIPE_API_BASE)", "must be an http:// or https:// URL"));
         }
         Ok(())
+    }
+
+    /// The mirrored types (`[mirror] objects`; every type when absent).
+    pub fn types(&self) -> Result<crate::registry::TypeSet, ConfigError> {
+        match &self.mirror.objects {
+            None => Ok(crate::registry::TypeSet::ALL),
+            Some(names) => match crate::registry::TypeSet::from_tables(names) {
+                Ok(set) if set.is_empty() => {
+                    Err(ConfigError::new("mirror.objects", "names no type; leave it out to mirror every type"))
+                }
+                Ok(set) => Ok(set),
+                Err(e) => Err(ConfigError::new("mirror.objects", e.to_string())),
+            },
+        }
     }
 
     /// The database URL, or an error naming the key; every command but `demo` needs it.
@@ -512,6 +539,18 @@ mod tests {
         let mut c = Config::default();
         c.stripe.secret_key = Some("sk_test_123".to_string().into());
         assert!(!format!("{c:?}").contains("sk_test_123"));
+    }
+
+    #[test]
+    fn mirror_objects_are_checked_and_named_in_errors() {
+        let c = Config::parse("[mirror]\nobjects = [\"customers\", \"payment_methods\"]\n").unwrap();
+        assert_eq!(c.types().unwrap().tables(), ["customers", "payment_methods"]);
+        let c = Config::parse("[mirror]\nobjects = [\"payment_methods\"]\n").unwrap();
+        let err = c.validate().unwrap_err();
+        assert!(err.key == "mirror.objects" && err.message.contains("customers"), "{err}");
+        let c = Config::parse("[mirror]\nobjects = [\"charge\"]\n").unwrap();
+        assert!(c.validate().unwrap_err().message.contains("unknown type \"charge\""));
+        assert_eq!(Config::default().types().unwrap(), crate::registry::TypeSet::ALL);
     }
 
     #[test]

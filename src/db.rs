@@ -26,6 +26,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "notify queue limit", include_str!("../migrations/0006_notify_queue_limit.sql")),
     (7, "change feed", include_str!("../migrations/0007_change_feed.sql")),
     (8, "privacy", include_str!("../migrations/0008_privacy.sql")),
+    (9, "payment objects", include_str!("../migrations/0009_payment_objects.sql")),
 ];
 
 /// A pooled connection idle longer than this is pinged before use.

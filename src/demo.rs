@@ -50,6 +50,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<bool> {
     config.webhook.secrets = vec![secret.clone().into()];
     config.reconcile.events_schedule = "0 0 1 1 *".into();
     config.reconcile.full_schedule = "0 0 1 1 *".into();
+    // The types the simulator serves: the others would only be skipped.
+    config.mirror.objects = Some(crate::compare::simulated_types().tables().iter().map(|t| t.to_string()).collect());
 
     println!("• migrate + backfill");
     let ctx = crate::app::Context::connect(&config).await?;
@@ -57,7 +59,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<bool> {
     let puller = crate::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), &config)
         .ok_or_else(|| anyhow::anyhow!("no Stripe client"))?;
     let puller = Arc::new(puller);
-    let summary = crate::jobs::backfill(&puller, true, crate::cli::progress_reporter()).await?;
+    let summary = crate::jobs::backfill(&puller, true, crate::cli::progress_reporter(puller.mirror.types)).await?;
     summary.print();
 
     let running = crate::app::start(&config).await?;

@@ -1,44 +1,13 @@
 //! The event envelope and what each event type means for the mirror: pure
 //! rules, no I/O. The webhook handler uses [`Envelope::parse`] to refuse bodies
-//! that are not Stripe events; the apply path uses [`classify`].
+//! that are not Stripe events; the apply path uses [`classify`], which reads
+//! the registry (`crate::registry`): every event type of a mirrored type is
+//! listed there with what applying it does.
 
 use serde::Deserialize;
 
-/// The five mirrored object kinds (children are written with their parent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    Product,
-    Price,
-    Customer,
-    Subscription,
-    Invoice,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Product, Kind::Price, Kind::Customer, Kind::Subscription, Kind::Invoice];
-
-    /// The `object` field Stripe puts on this kind.
-    pub fn object_name(self) -> &'static str {
-        match self {
-            Kind::Product => "product",
-            Kind::Price => "price",
-            Kind::Customer => "customer",
-            Kind::Subscription => "subscription",
-            Kind::Invoice => "invoice",
-        }
-    }
-
-    /// API path of the list and retrieve endpoints.
-    pub fn api_path(self) -> &'static str {
-        match self {
-            Kind::Product => "/v1/products",
-            Kind::Price => "/v1/prices",
-            Kind::Customer => "/v1/customers",
-            Kind::Subscription => "/v1/subscriptions",
-            Kind::Invoice => "/v1/invoices",
-        }
-    }
-}
+pub use crate::registry::Kind;
+use crate::registry::{Does, TypeSet};
 
 /// What applying an event of a given type does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,59 +16,33 @@ pub enum Action {
     Upsert(Kind),
     /// Mark the row deleted, keeping the last known data.
     Delete(Kind),
-    /// `plan.created`/`plan.updated`: the same object as a price, in plan shape.
-    /// Never stored as such; its `price.*` twin or a retrieve of the price is.
-    PlanTwin,
+    /// The object in another shape (`plan.created`/`plan.updated`: a price
+    /// in plan shape). Never stored as such; its twin event (the same verb
+    /// under `twin`, `price.*`) or a retrieve of the object is.
+    Twin { kind: Kind, twin: &'static str },
     /// Recorded, not applied.
     Ignore(&'static str),
 }
 
-/// Maps an event type to its action. Every type in
-/// `tests/data/event-types.txt` (Stripe's list for these objects) has a deliberate answer here.
+/// Maps an event type to its action, from the registry. Every type in
+/// `tests/data/event-types.txt` (Stripe's list for these objects) and every
+/// event type of a mirrored type has a deliberate answer there.
 pub fn classify(event_type: &str) -> Action {
-    let Some((prefix, verb)) = event_type.rsplit_once('.') else {
-        return Action::Ignore("unhandled type");
-    };
-    match prefix {
-        "product" => on_verb(Kind::Product, verb),
-        "price" => on_verb(Kind::Price, verb),
-        "customer" => on_verb(Kind::Customer, verb),
-        "plan" if verb == "deleted" => Action::Delete(Kind::Price),
-        "plan" => Action::PlanTwin,
-        // A canceled subscription is a state, not a deletion: the object in
-        // `customer.subscription.deleted` has status `canceled`, and we keep it.
-        "customer.subscription" => Action::Upsert(Kind::Subscription),
-        "customer.source" | "customer.tax_id" | "customer.discount" => Action::Ignore("not mirrored"),
-        // `invoice.upcoming` describes an invoice that does not exist yet (no id).
-        "invoice" if verb == "upcoming" => Action::Ignore("upcoming invoice"),
-        "invoice" => on_verb(Kind::Invoice, verb),
-        _ => Action::Ignore("unhandled type"),
+    match crate::registry::event_rule(event_type) {
+        Some((kind, Does::Upsert | Does::Cancel)) => Action::Upsert(kind),
+        Some((kind, Does::Delete)) => Action::Delete(kind),
+        Some((kind, Does::Twin(twin))) => Action::Twin { kind, twin },
+        Some((_, Does::Ignore(why))) => Action::Ignore(why),
+        None => Action::Ignore("unhandled type"),
     }
 }
 
-/// Every event type Stripe documents for the mirrored objects, one per line
-/// (the list `classify` is tested against). A type added to `classify` must
-/// be added here too, or `endpoint create` will not subscribe to it.
-const KNOWN_EVENT_TYPES: &str = include_str!("../tests/data/event-types.txt");
-
-/// The event types the mirror acts on: every known type whose action is not
-/// [`Action::Ignore`], in the file's order. A webhook endpoint needs exactly
-/// these, spelled out: Stripe's `enabled_events` takes explicit names or
-/// `*`, no `customer.*`-style groups.
+/// The event types the mirror acts on, for every type of the registry:
+/// what a webhook endpoint needs, spelled out (Stripe's `enabled_events`
+/// takes explicit names or `*`, no `customer.*`-style groups). For a mirror
+/// of some types only, [`crate::registry::applied_event_types`] takes them.
 pub fn applied_event_types() -> Vec<&'static str> {
-    KNOWN_EVENT_TYPES
-        .lines()
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && !matches!(classify(t), Action::Ignore(_)))
-        .collect()
-}
-
-fn on_verb(kind: Kind, verb: &str) -> Action {
-    if verb == "deleted" {
-        Action::Delete(kind)
-    } else {
-        Action::Upsert(kind)
-    }
+    crate::registry::applied_event_types(TypeSet::ALL)
 }
 
 /// A Stripe event as received: the fields we route on, and the raw body.
@@ -174,7 +117,8 @@ mod tests {
 
     #[test]
     fn every_listed_event_type_has_a_deliberate_action() {
-        for t in KNOWN_EVENT_TYPES.lines().filter(|l| !l.is_empty()) {
+        let types = include_str!("../tests/data/event-types.txt");
+        for t in types.lines().filter(|l| !l.is_empty()) {
             let action = classify(t);
             let expected_ignored = t.starts_with("customer.source.")
                 || t.starts_with("customer.tax_id.")
@@ -182,6 +126,30 @@ mod tests {
                 || t == "invoice.upcoming";
             assert_eq!(matches!(action, Action::Ignore(_)), expected_ignored, "{t}: {action:?}");
         }
+    }
+
+    #[test]
+    fn subscription_deleted_is_a_cancellation_not_a_delete() {
+        let kind = |table| Kind::by_table(table).unwrap();
+        assert_eq!(classify("customer.subscription.deleted"), Action::Upsert(kind("subscriptions")));
+        assert_eq!(classify("customer.deleted"), Action::Delete(kind("customers")));
+        assert_eq!(classify("plan.deleted"), Action::Delete(kind("prices")));
+        assert_eq!(classify("plan.updated"), Action::Twin { kind: kind("prices"), twin: "price" });
+        assert_eq!(classify("payout.paid"), Action::Ignore("unhandled type"));
+    }
+
+    #[test]
+    fn the_new_types_quirks_are_classified() {
+        let kind = |table| Kind::by_table(table).unwrap();
+        assert_eq!(classify("coupon.deleted"), Action::Delete(kind("coupons")));
+        // Detaching keeps the method: the event carries it with `customer: null`.
+        assert_eq!(classify("payment_method.detached"), Action::Upsert(kind("payment_methods")));
+        assert_eq!(classify("charge.refunded"), Action::Upsert(kind("charges")));
+        assert_eq!(classify("charge.refund.updated"), Action::Upsert(kind("refunds")));
+        assert_eq!(classify("charge.dispute.funds_withdrawn"), Action::Upsert(kind("disputes")));
+        assert_eq!(classify("checkout.session.expired"), Action::Upsert(kind("checkout_sessions")));
+        assert_eq!(classify("invoiceitem.deleted"), Action::Delete(kind("invoice_items")));
+        assert_eq!(classify("credit_note.voided"), Action::Upsert(kind("credit_notes")));
     }
 
     #[test]
@@ -195,22 +163,10 @@ mod tests {
         {
             assert!(!applied.contains(&t), "{t} is ignored, yet listed");
         }
-        assert!(applied.iter().all(|t| !t.contains('*')), "Stripe takes no groups in enabled_events");
-        let mut unique = applied.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        assert_eq!(unique.len(), applied.len(), "duplicates");
-        let known = KNOWN_EVENT_TYPES.lines().filter(|l| !l.trim().is_empty()).count();
-        assert_eq!(applied.len(), known - 11, "every known type but the 11 ignored ones");
-    }
-
-    #[test]
-    fn subscription_deleted_is_a_cancellation_not_a_delete() {
-        assert_eq!(classify("customer.subscription.deleted"), Action::Upsert(Kind::Subscription));
-        assert_eq!(classify("customer.deleted"), Action::Delete(Kind::Customer));
-        assert_eq!(classify("plan.deleted"), Action::Delete(Kind::Price));
-        assert_eq!(classify("plan.updated"), Action::PlanTwin);
-        assert_eq!(classify("charge.succeeded"), Action::Ignore("unhandled type"));
+        let core = include_str!("../tests/data/event-types.txt");
+        let known = core.lines().filter(|l| !l.trim().is_empty()).count();
+        let core_applied = core.lines().filter(|t| applied.contains(&t.trim())).count();
+        assert_eq!(core_applied, known - 11, "every known core type but the 11 ignored ones");
     }
 
     #[test]

@@ -42,14 +42,17 @@ impl Summary {
 
     pub fn print(&self) {
         println!(
-            "{:<14} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "{:<22} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
             "type", "fetched", "inserted", "updated", "unchanged", "stale", "deleted"
         );
         for (kind, c) in &self.per_kind {
-            println!(
-                "{:<14} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-                kind, c.fetched, c.inserted, c.updated, c.unchanged, c.stale, c.deleted
-            );
+            match &c.skipped {
+                Some(why) => println!("{kind:<22} skipped: {why}"),
+                None => println!(
+                    "{:<22} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                    kind, c.fetched, c.inserted, c.updated, c.unchanged, c.stale, c.deleted
+                ),
+            }
         }
         if self.events_listed > 0 {
             println!("events listed: {}, new to the inbox: {}", self.events_listed, self.events_new);
@@ -58,38 +61,75 @@ impl Summary {
     }
 }
 
-/// Sweeps every kind concurrently (each kind's pages in order); the shared
-/// rate limiter keeps the total under the configured rate.
+/// Sweeps every mirrored kind concurrently (each kind's pages in order); the
+/// shared rate limiter keeps the total under the configured rate. A kind
+/// listed per parent (payment methods per customer) starts once its
+/// parent's sweep is done, since its parents are the parent table's rows.
+/// A kind the key may not list is skipped with one warning and recorded in
+/// the run's counts (`status` shows it); the run goes on.
 async fn sweep_all(
     puller: &Arc<Puller>,
     mode: Mode,
     progress: Arc<dyn Fn(Kind, u64) + Send + Sync>,
 ) -> Result<BTreeMap<&'static str, Counts>, SyncError> {
+    let types = puller.mirror.types;
     let mut set = tokio::task::JoinSet::new();
-    for kind in Kind::ALL {
-        let (p, progress) = (puller.clone(), progress.clone());
-        set.spawn(async move {
-            let c = p.sweep_kind(kind, mode, &move |n| progress(kind, n)).await;
-            (kind, c)
-        });
+    let spawn = |set: &mut Sweeps, kind: Kind| spawn_sweep(set, puller, mode, &progress, kind);
+    let mut waiting: Vec<Kind> = Vec::new();
+    for kind in types.iter() {
+        match kind.list_parent() {
+            Some(parent) if types.contains(parent) => waiting.push(kind),
+            _ => spawn(&mut set, kind),
+        }
     }
     let mut out = BTreeMap::new();
     let mut first_error = None;
     while let Some(joined) = set.join_next().await {
-        match joined {
+        let done = match joined {
             Ok((kind, Ok(c))) => {
                 out.insert(kind.object_name(), c);
+                Some(kind)
+            }
+            Ok((kind, Err(SyncError::Unavailable { table, reason }))) => {
+                tracing::warn!(table, reason = %reason, "type skipped; the run goes on (grant the key read access, or leave the type out of [mirror] objects)");
+                out.insert(kind.object_name(), Counts { skipped: Some(reason), ..Counts::default() });
+                Some(kind)
             }
             Ok((_, Err(e))) => {
                 first_error.get_or_insert(e);
+                None
             }
-            Err(e) => tracing::error!(error = %e, "sweep task panicked"),
+            Err(e) => {
+                tracing::error!(error = %e, "sweep task panicked");
+                None
+            }
+        };
+        if let Some(parent) = done {
+            for kind in waiting.iter().copied().filter(|k| k.list_parent() == Some(parent)) {
+                spawn(&mut set, kind);
+            }
         }
     }
     match first_error {
         Some(e) => Err(e),
         None => Ok(out),
     }
+}
+
+type Sweeps = tokio::task::JoinSet<(Kind, Result<Counts, SyncError>)>;
+
+fn spawn_sweep(
+    set: &mut Sweeps,
+    puller: &Arc<Puller>,
+    mode: Mode,
+    progress: &Arc<dyn Fn(Kind, u64) + Send + Sync>,
+    kind: Kind,
+) {
+    let (p, progress) = (puller.clone(), progress.clone());
+    set.spawn(async move {
+        let c = p.sweep_kind(kind, mode, &move |n| progress(kind, n)).await;
+        (kind, c)
+    });
 }
 
 /// `backfill`: resumes from checkpoints unless `restart`.

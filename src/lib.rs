@@ -1,8 +1,13 @@
 //! stripe-mirror keeps a Postgres schema equal to one Stripe account for
 //! products, prices, customers, subscriptions (with items) and invoices (with
-//! line items).
+//! line items) at its core, and the account's other billing and payment
+//! objects (coupons … checkout sessions) through one registry of types.
 //!
 //! # Layout
+//!
+//! At the centre, [`registry`]: one declarative entry per mirrored type
+//! (table, listings, retrieve path, events and what each does, child lists,
+//! typed columns). Every component below iterates it; none names a type.
 //!
 //! Push path (webhooks), in the order a request travels:
 //! * [`server`] — HTTP: the webhook endpoint, health, readiness, metrics;
@@ -17,13 +22,15 @@
 //! * [`apply`] — applying one event: returns an [`apply::Outcome`].
 //!
 //! Shared by both paths:
+//! * [`head`] — reading an object's id, type and embedded children in one pass.
 //! * [`mirror`] — writing objects with their children; settles ties via the API.
 //! * [`store`] — the tables and the newest-wins rule, in SQL.
 //! * [`stripe_client`] + [`rate_limit`] — the Stripe API: retries, rate limit, `Date`.
 //!
 //! Pull path: [`sync`] (backfill and full sweep of the lists, in `created`
-//! windows; events catch-up; the run lock) and [`jobs`] (runs as commands
-//! and as `serve`'s schedule).
+//! windows; events catch-up; the run lock), [`parent_lists`] (types listed
+//! per parent object) and [`jobs`] (runs as commands and as `serve`'s
+//! schedule; types skipped when the key may not read them).
 //!
 //! Control plane: [`control`] (the account and webhook endpoints, through
 //! async-stripe) and [`endpoints`] (the `endpoint` commands and the rules of
@@ -53,15 +60,18 @@ pub mod demo;
 pub mod endpoints;
 pub mod event;
 pub mod feed;
+pub mod head;
 pub mod identity;
 pub mod inbox;
 pub mod inbox_writer;
 pub mod jobs;
 pub mod metrics;
 pub mod mirror;
+pub mod parent_lists;
 pub mod pglocal;
 pub mod privacy;
 pub mod rate_limit;
+pub mod registry;
 pub mod resolver;
 pub mod retention;
 pub mod schedule;

@@ -12,7 +12,6 @@
 //!   authoritative — how ties, events in another API version and truncated
 //!   webhooks are settled.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -20,8 +19,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use sqlx::{PgConnection, PgPool};
 
-use crate::event::Kind;
+pub use crate::head::{Head, Item};
 use crate::metrics::Metrics;
+use crate::registry::{Kind, TypeSet};
 use crate::store::{Row, Store, Table, Tombstoned, Upserted, Version};
 use crate::stripe_client::{object_id, ApiError, StripeClient};
 
@@ -41,83 +41,9 @@ pub struct Mirror {
     pub store: Arc<Store>,
     pub api: Option<Arc<StripeClient>>,
     pub metrics: Metrics,
-}
-
-/// An embedded list (`subscription.items`, `invoice.lines`).
-#[derive(Deserialize)]
-struct Embedded {
-    #[serde(default)]
-    data: Vec<Box<RawValue>>,
-    #[serde(default)]
-    has_more: bool,
-}
-
-/// The fields of an object the mirror routes on, read in one pass; the
-/// embedded lists stay raw until a written parent needs its children.
-#[derive(Deserialize)]
-pub struct Head<'a> {
-    pub id: Option<String>,
-    #[serde(borrow)]
-    pub object: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    items: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    lines: Option<&'a RawValue>,
-}
-
-impl<'a> Head<'a> {
-    pub fn read(raw: &'a RawValue) -> Result<Head<'a>, serde_json::Error> {
-        serde_json::from_str(raw.get())
-    }
-
-    /// Is this the object a `kind` event carries (not, say, a plan)?
-    pub fn is(&self, kind: Kind) -> bool {
-        self.object.as_deref() == Some(kind.object_name())
-    }
-
-    /// The object to write, under the `id` read from it.
-    pub fn into_item(self, kind: Kind, id: String, raw: &'a RawValue, version: Version) -> Item<'a> {
-        let children = match kind {
-            Kind::Subscription => self.items,
-            Kind::Invoice => self.lines,
-            _ => None,
-        };
-        Item { id, raw, version, children }
-    }
-}
-
-/// One object to write: its id, its JSON exactly as Stripe sent it, the
-/// version of this state, and its embedded child list (raw) if it has one.
-pub struct Item<'a> {
-    pub id: String,
-    pub raw: &'a RawValue,
-    pub version: Version,
-    children: Option<&'a RawValue>,
-}
-
-impl<'a> Item<'a> {
-    /// Reads an object of `kind`; None when it is not a JSON object with an id.
-    pub fn read(kind: Kind, raw: &'a RawValue, version: Version) -> Option<Item<'a>> {
-        let mut head = Head::read(raw).ok()?;
-        let id = head.id.take()?;
-        Some(head.into_item(kind, id, raw, version))
-    }
-
-    fn embedded(&self) -> Option<Embedded> {
-        self.children.and_then(|l| serde_json::from_str::<Embedded>(l.get()).ok())
-    }
-
-    /// Stripe embedded only the first children (`has_more`): the rest must
-    /// be paged from the API before the parent is written.
-    pub fn truncated(&self) -> bool {
-        self.children.is_some_and(|l| serde_json::from_str::<EmbeddedFlag>(l.get()).is_ok_and(|e| e.has_more))
-    }
-}
-
-#[derive(Deserialize)]
-struct EmbeddedFlag {
-    #[serde(default)]
-    has_more: bool,
+    /// The types mirrored (`[mirror] objects`): events of others are
+    /// ignored, and the pull path lists only these.
+    pub types: TypeSet,
 }
 
 /// Child lists paged from the API, by parent id.
@@ -141,22 +67,9 @@ struct DeletedFlag {
     deleted: bool,
 }
 
+/// The table of `kind`'s objects.
 pub fn table_of(kind: Kind) -> Table {
-    match kind {
-        Kind::Product => Table::Products,
-        Kind::Price => Table::Prices,
-        Kind::Customer => Table::Customers,
-        Kind::Subscription => Table::Subscriptions,
-        Kind::Invoice => Table::Invoices,
-    }
-}
-
-fn child_table(kind: Kind) -> Option<Table> {
-    match kind {
-        Kind::Subscription => Some(Table::SubscriptionItems),
-        Kind::Invoice => Some(Table::InvoiceLineItems),
-        _ => None,
-    }
+    kind.table()
 }
 
 /// Is this raw object Stripe's `{id, object, deleted: true}` stub?
@@ -175,17 +88,19 @@ impl Mirror {
         self.api.as_deref().ok_or(WriteError::NoApi(why))
     }
 
-    /// Pages, from the API, the child lists Stripe truncated in `items`
-    /// (it embeds at most 10). No transaction is open meanwhile.
-    pub async fn fetch_children(&self, kind: Kind, items: &[Item<'_>]) -> Result<Children, WriteError> {
+    /// Pages, from the API, the child lists of `items` that need it: those
+    /// Stripe truncated (it embeds at most 10), and every one of a type
+    /// whose children are never embedded. No transaction is open meanwhile.
+    pub async fn fetch_children(&self, kind: Kind, items: &[&Item<'_>]) -> Result<Children, WriteError> {
         let mut out = Children::default();
-        for item in items.iter().filter(|i| i.truncated()) {
+        let Some(child) = kind.def().child.as_ref() else {
+            return Ok(out);
+        };
+        for item in items.iter().filter(|i| i.needs_children_paged().is_some()) {
             let embedded = item.embedded().map(|e| e.data).unwrap_or_default();
-            let (path, filters) = match kind {
-                Kind::Subscription => ("/v1/subscription_items".to_string(), vec![("subscription", item.id.clone())]),
-                _ => (format!("/v1/invoices/{}/lines", item.id), vec![]),
-            };
-            let list = match self.api("page a truncated nested list")?.list_all(&path, &filters).await {
+            let path = child.path.replace("{id}", &item.id);
+            let filters: Vec<(&str, String)> = child.param.map(|p| (p, item.id.clone())).into_iter().collect();
+            let list = match self.api("page a nested list")?.list_all(&path, &filters).await {
                 Ok(paged) => complete_or_partial(embedded, paged),
                 // Stripe answers 404 for a deleted parent's lines.
                 Err(e) if e.is_resource_missing() => {
@@ -226,8 +141,8 @@ impl Mirror {
         parents.sort_by(|a, b| a.id.cmp(&b.id));
         let rows: Vec<Row> =
             parents.iter().map(|p| Row { id: &p.id, data: p.raw, parent: None, version: p.version }).collect();
-        let out = self.store.upsert(conn, table_of(kind), &rows).await?;
-        if let Some(child) = child_table(kind) {
+        let out = self.store.upsert(conn, kind.table(), &rows).await?;
+        if let Some(child) = kind.child_table() {
             let written: HashSet<&String> = out.written().collect();
             let parents: Vec<&Item> = parents.into_iter().filter(|p| written.contains(&p.id)).collect();
             self.write_children(conn, child, &parents, children).await?;
@@ -286,7 +201,7 @@ impl Mirror {
     pub async fn resolve(&self, pool: &PgPool, kind: Kind, id: &str) -> Result<Resolved, WriteError> {
         let seen = {
             let mut conn = pool.acquire().await?;
-            self.store.version_of(&mut conn, table_of(kind), id).await?.map(|(v, _)| v)
+            self.store.version_of(&mut conn, kind.table(), id).await?.map(|(v, _)| v)
         };
         let path = format!("{}/{}", kind.api_path(), id);
         let answer = self.api("retrieve")?.retrieve(&path).await?;
@@ -297,7 +212,7 @@ impl Mirror {
         };
         let item = raw.as_deref().and_then(|r| Item::read(kind, r, Version::fetched(date, seen)));
         let children = match &item {
-            Some(item) => self.fetch_children(kind, std::slice::from_ref(item)).await?,
+            Some(item) => self.fetch_children(kind, &[item]).await?,
             None => Children::default(),
         };
         let mut attempt = 0;
@@ -340,8 +255,8 @@ impl Mirror {
         full_object: bool,
         at: i64,
     ) -> Result<Tombstoned, WriteError> {
-        let done = self.store.tombstone(conn, table_of(kind), id, data, full_object, at).await?;
-        if let (Tombstoned::Deleted, Some(child)) = (done, child_table(kind)) {
+        let done = self.store.tombstone(conn, kind.table(), id, data, full_object, at).await?;
+        if let (Tombstoned::Deleted, Some(child)) = (done, kind.child_table()) {
             self.store.delete_children_except(conn, child, &[(id, at)], &[]).await?;
         }
         Ok(done)

@@ -47,6 +47,9 @@ pub struct Status {
     pub notify_queue_limit: f64,
     /// Notifications skipped so far (this database, since install).
     pub notifications_skipped: i64,
+    /// Types the last backfill or full sweep skipped (the key may not list
+    /// them), with why.
+    pub skipped_types: Vec<SkippedType>,
     /// Why the exit code is 1; empty when all is well.
     pub attention: Vec<String>,
 }
@@ -63,6 +66,15 @@ pub struct IdentityView {
 pub struct Count {
     pub key: String,
     pub events: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SkippedType {
+    /// The type's `object` name (`payment_method`).
+    pub r#type: String,
+    /// The run that skipped it (`backfill`, `reconcile_full`).
+    pub run: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -211,8 +223,10 @@ impl Status {
             notify_queue_usage: queue.usage,
             notify_queue_limit: queue.limit,
             notifications_skipped: queue.skipped,
+            skipped_types: Vec::new(),
             attention: Vec::new(),
         };
+        status.skipped_types = skipped_types(&status.runs);
         status.attention = status.problems();
         Ok(status)
     }
@@ -252,6 +266,15 @@ impl Status {
                 self.notify_queue_limit * 100.0
             ));
         }
+        if !self.skipped_types.is_empty() {
+            let names: Vec<&str> = self.skipped_types.iter().map(|s| s.r#type.as_str()).collect();
+            out.push(format!(
+                "{} type(s) not mirrored by the last {}: {} (the key may not list them): give the key read access, or leave them out of [mirror] objects",
+                names.len(),
+                self.skipped_types[0].run,
+                names.join(", ")
+            ));
+        }
         let last_reconcile = self.runs.iter().filter(|r| r.kind.starts_with("reconcile")).max_by_key(|r| r.started_at);
         if let Some(r) = last_reconcile.filter(|r| r.status == "failed") {
             out.push(format!(
@@ -271,9 +294,9 @@ impl Status {
     pub fn render(&self) -> String {
         let now = chrono::Utc::now().timestamp();
         let mut o = String::new();
-        let _ = writeln!(o, "{:<20} {:>10} {:>10}", format!("{}.", self.schema), "live", "deleted");
+        let _ = writeln!(o, "{:<28} {:>10} {:>10}", format!("{}.", self.schema), "live", "deleted");
         for t in &self.tables {
-            let _ = writeln!(o, "{:<20} {:>10} {:>10}", t.table, t.live, t.deleted);
+            let _ = writeln!(o, "{:<28} {:>10} {:>10}", t.table, t.live, t.deleted);
         }
         let _ = writeln!(o);
         let oldest = if self.inbox_pending > 0 {
@@ -321,6 +344,9 @@ impl Status {
             self.notify_queue_limit * 100.0,
             self.notifications_skipped
         );
+        for t in &self.skipped_types {
+            let _ = writeln!(o, "skipped type:      {} by the last {}: {}", t.r#type, t.run, t.reason);
+        }
         let _ = writeln!(o);
         if self.runs.is_empty() {
             let _ = writeln!(o, "runs:              none yet");
@@ -352,6 +378,25 @@ impl Status {
         }
         o
     }
+}
+
+/// The types the newest backfill or full sweep skipped (`skipped` in its
+/// per-type counts).
+fn skipped_types(runs: &[Run]) -> Vec<SkippedType> {
+    let listing = runs.iter().filter(|r| r.kind == "backfill" || r.kind == "reconcile_full");
+    let Some(run) = listing.max_by_key(|r| r.started_at) else {
+        return Vec::new();
+    };
+    let Some(per_kind) = run.counts.as_object() else {
+        return Vec::new();
+    };
+    per_kind
+        .iter()
+        .filter_map(|(t, c)| {
+            let reason = c.get("skipped")?.as_str()?;
+            Some(SkippedType { r#type: t.clone(), run: run.kind.clone(), reason: reason.to_string() })
+        })
+        .collect()
 }
 
 /// Sums a run's per-type counts into one line (`fetched 10, inserted 3, …`).
@@ -398,8 +443,34 @@ mod tests {
             notify_queue_usage: 0.0,
             notify_queue_limit: 0.5,
             notifications_skipped: 0,
+            skipped_types: Vec::new(),
             attention: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_type_the_last_sweep_skipped_needs_attention() {
+        let run = |kind: &str, counts: serde_json::Value, secs: i64| Run {
+            kind: kind.into(),
+            status: "succeeded".into(),
+            started_at: chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default(),
+            finished_at: None,
+            counts,
+            error: None,
+        };
+        let runs = vec![
+            run("backfill", serde_json::json!({"coupon": {"skipped": "the key may not read /v1/coupons"}}), 100),
+            run(
+                "reconcile_full",
+                serde_json::json!({"charge": {"skipped": "no", "fetched": 0}, "customer": {"fetched": 3}}),
+                200,
+            ),
+        ];
+        let skipped = skipped_types(&runs);
+        assert_eq!(skipped.len(), 1, "only the newest listing run counts");
+        assert_eq!((skipped[0].r#type.as_str(), skipped[0].run.as_str()), ("charge", "reconcile_full"));
+        let status = Status { skipped_types: skipped, ..healthy() };
+        assert!(status.problems().iter().any(|p| p.contains("charge") && p.contains("[mirror] objects")));
     }
 
     #[test]

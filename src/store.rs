@@ -20,49 +20,8 @@
 use serde_json::value::RawValue;
 use sqlx::{AssertSqlSafe, PgConnection, Row as _};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Table {
-    Products,
-    Prices,
-    Customers,
-    Subscriptions,
-    SubscriptionItems,
-    Invoices,
-    InvoiceLineItems,
-}
-
-impl Table {
-    pub const ALL: [Table; 7] = [
-        Table::Products,
-        Table::Prices,
-        Table::Customers,
-        Table::Subscriptions,
-        Table::SubscriptionItems,
-        Table::Invoices,
-        Table::InvoiceLineItems,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::Products => "products",
-            Table::Prices => "prices",
-            Table::Customers => "customers",
-            Table::Subscriptions => "subscriptions",
-            Table::SubscriptionItems => "subscription_items",
-            Table::Invoices => "invoices",
-            Table::InvoiceLineItems => "invoice_line_items",
-        }
-    }
-
-    /// Child tables name their parent in a plain column.
-    pub fn parent_column(self) -> Option<&'static str> {
-        match self {
-            Table::SubscriptionItems => Some("subscription"),
-            Table::InvoiceLineItems => Some("invoice"),
-            _ => None,
-        }
-    }
-}
+/// The mirrored tables are the registry's (`crate::registry`).
+pub use crate::registry::Table;
 
 /// When the incoming state was true, and what it is known to supersede.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +106,8 @@ struct TableSql {
     classify: String,
     tombstone: String,
     delete_children_except: Option<String>,
+    /// Parent tables: which listed parents are stored unchanged with children.
+    children_current: Option<String>,
 }
 
 pub struct Store {
@@ -165,7 +126,7 @@ impl Store {
     }
 
     fn sql(&self, table: Table) -> &TableSql {
-        &self.sql[table as usize]
+        &self.sql[table.index()]
     }
 
     /// Every statement the store runs, per table, for the test that checks
@@ -179,6 +140,7 @@ impl Store {
                 [t.upsert.as_str(), t.classify.as_str(), t.tombstone.as_str()]
                     .into_iter()
                     .chain(t.delete_children_except.as_deref())
+                    .chain(t.children_current.as_deref())
             })
             .collect()
     }
@@ -307,6 +269,26 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Of the parents `ids` with listed data `data`, those stored live with
+    /// exactly that data and at least one child row: their children were
+    /// paged for this very state, so a sweep need not page them again (for
+    /// children Stripe never embeds, each paging is one request per parent).
+    pub async fn children_current(
+        &self,
+        conn: &mut PgConnection,
+        table: Table,
+        ids: &[&str],
+        data: &[&str],
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let Some(sql) = &self.sql(table).children_current else {
+            return Ok(Vec::new());
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar(AssertSqlSafe(sql.as_str())).bind(ids).bind(data).fetch_all(&mut *conn).await
+    }
+
     /// Locks the objects `ids` (a parent with its children, a price with its
     /// plan twin) for the transaction, in one global order, before any row is
     /// written. Every writer — apply batches, resolved events, list pages —
@@ -431,6 +413,24 @@ impl TableSql {
                    AND NOT (s.id = ANY($3::text[]))"
             )
         });
-        TableSql { upsert, classify, tombstone, delete_children_except }
+        // Only for children Stripe never embeds: whose changes show in the
+        // parent's own amounts (a truncated embedded list can change past
+        // its first ten without the parent's data changing). One primary-key
+        // probe per parent and one index probe of the child table's parent
+        // column, each a LATERAL … LIMIT 1 as in `classify` above (an EXISTS
+        // was planned as a hash semi-join over the whole child table).
+        let never_embedded = table.kind().def().child.as_ref().is_some_and(|c| c.embedded.is_none());
+        let children_current =
+            table.kind().child_table().filter(|_| never_embedded && table.parent_column().is_none()).and_then(|c| {
+                let column = c.parent_column()?;
+                Some(format!(
+                    "SELECT i.id FROM UNNEST($1::text[], $2::jsonb[]) AS i(id, data)
+                 CROSS JOIN LATERAL (SELECT deleted, data FROM {t} WHERE id = i.id LIMIT 1) s
+                 CROSS JOIN LATERAL (SELECT 1 FROM \"{schema}\".{} c WHERE c.{column} = i.id LIMIT 1) k
+                 WHERE NOT s.deleted AND s.data = i.data",
+                    c.name()
+                ))
+            });
+        TableSql { upsert, classify, tombstone, delete_children_except, children_current }
     }
 }

@@ -27,8 +27,11 @@ pub enum ApiError {
     /// 403: a restricted key without permission for this resource.
     #[error("STRIPE_SECRET_KEY may not read {path} (a restricted key without that permission)")]
     Forbidden { path: String },
+    /// A 404: of an object that does not exist (`resource_missing`, Stripe's
+    /// error code), or of a path the API does not serve ("Unrecognized
+    /// request URL", no code).
     #[error("not found: {path}")]
-    NotFound { path: String },
+    NotFound { path: String, resource_missing: bool },
     #[error("Stripe answered {} for {} (request {}): {}", .0.status, .0.path, .0.request_id, .0.message)]
     Status(Box<StatusError>),
     #[error("request to {path} failed: {message}")]
@@ -91,6 +94,17 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } => true,
             ApiError::Status(e) => e.code.as_deref() == Some("resource_missing"),
+            _ => false,
+        }
+    }
+
+    /// The API does not serve the path at all (404 without `resource_missing`:
+    /// "Unrecognized request URL"), or the key may not read it (403): for a
+    /// list, the type is not available to this mirror.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            ApiError::Forbidden { .. } => true,
+            ApiError::NotFound { resource_missing, .. } => !resource_missing,
             _ => false,
         }
     }
@@ -221,7 +235,11 @@ impl StripeClient {
                     match status {
                         StatusCode::UNAUTHORIZED => return Err(ApiError::Unauthorized),
                         StatusCode::FORBIDDEN => return Err(ApiError::Forbidden { path: path.to_string() }),
-                        StatusCode::NOT_FOUND => return Err(ApiError::NotFound { path: path.to_string() }),
+                        StatusCode::NOT_FOUND => {
+                            let code = serde_json::from_slice::<WireError>(&body).ok().and_then(|e| e.error.code);
+                            let resource_missing = code.as_deref() == Some("resource_missing");
+                            return Err(ApiError::NotFound { path: path.to_string(), resource_missing });
+                        }
                         _ => {}
                     }
                     if status == StatusCode::TOO_MANY_REQUESTS {

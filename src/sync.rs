@@ -1,7 +1,10 @@
 //! The pull path: `backfill`, and `reconcile` (events catch-up and full
 //! sweep). Backfill and the full sweep are one code path ([`Puller::sweep_kind`])
 //! with different bounds: backfill checkpoints each page so it can resume,
-//! the sweep also finds rows Stripe no longer lists.
+//! the sweep also finds rows Stripe no longer lists. What is listed, with
+//! which filters, and which events are caught up come from the registry
+//! (`crate::registry`); a type listed per parent object is paged in
+//! `crate::parent_lists`.
 //!
 //! A listed object's version is the `Date` of the page's answer, so a page
 //! fetched before a webhook and written after it does not overwrite it
@@ -17,18 +20,17 @@ use sqlx::PgPool;
 use crate::config::Config;
 use crate::event::{has_nul_escape, Envelope, Kind};
 use crate::identity::{Identity, IdentityError};
-use crate::mirror::{table_of, Item, Mirror, Resolved, WriteError};
+use crate::mirror::{Item, Mirror, Resolved, WriteError};
+use crate::registry::TypeSet;
 use crate::store::{Store, Version};
-use crate::stripe_client::{object_id, StripeClient};
+use crate::stripe_client::{object_id, ApiError, StripeClient};
 
 /// Events kept by Stripe: `GET /v1/events` covers the last 30 days.
 const EVENT_RETENTION_SECS: i64 = 30 * 24 * 3600;
 pub const EVENTS_CURSOR: &str = "events_api";
-/// The event types events catch-up lists, as Stripe's `type` wildcards
-/// (`types[]` takes at most 20 names; we handle 47). `customer.*` includes
-/// `customer.subscription.*`. Everything else in an account (charges,
-/// payment intents, …) is never fetched.
-const EVENT_GROUPS: [&str; 5] = ["product.*", "price.*", "plan.*", "customer.*", "invoice.*"];
+/// `GET /v1/events` takes either one `type` (a name or one `*` group) or
+/// `types[]`, "up to 20 event names" (list-endpoints.md).
+const TYPES_PER_LISTING: usize = 20;
 /// Advisory lock key: one reconcile or backfill at a time per database.
 const LOCK_KEY: i64 = 0x5354_5250_4d49_5252; // "STRPMIRR"
 
@@ -41,6 +43,10 @@ pub struct Counts {
     pub unchanged: u64,
     pub stale: u64,
     pub deleted: u64,
+    /// The type was skipped, and why (a restricted key, a list the API
+    /// does not serve); `status` shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 impl Counts {
@@ -66,6 +72,25 @@ pub enum SyncError {
     Identity(#[from] IdentityError),
     #[error("the sweep would tombstone {would} of the {live} live rows of {table} (more than {percent}%): none were tombstoned. If Stripe really deleted them, run `stripe-mirror reconcile --full --allow-mass-delete`; otherwise check STRIPE_SECRET_KEY and stripe.api_base")]
     MassDelete { table: &'static str, would: u64, live: u64, percent: f64 },
+    /// The key may not list the type (403: a restricted key), or the API
+    /// does not serve its list (404 without `resource_missing`): the run
+    /// skips the type and goes on.
+    #[error("{table} skipped: {reason}")]
+    Unavailable { table: &'static str, reason: String },
+}
+
+impl SyncError {
+    /// A list answer that makes `kind` unavailable, as such; others as they are.
+    pub(crate) fn from_list(kind: Kind, e: ApiError) -> SyncError {
+        let reason = match &e {
+            ApiError::Forbidden { path } => {
+                format!("the key may not read {path} (a restricted key without that permission)")
+            }
+            ApiError::NotFound { path, .. } if e.is_unavailable() => format!("the API does not serve {path} (404)"),
+            _ => return e.into(),
+        };
+        SyncError::Unavailable { table: kind.def().table, reason }
+    }
 }
 
 impl From<crate::stripe_client::ApiError> for SyncError {
@@ -74,15 +99,22 @@ impl From<crate::stripe_client::ApiError> for SyncError {
     }
 }
 
-/// The list queries that together return every object of a kind.
-fn list_queries(kind: Kind) -> Vec<Vec<(&'static str, String)>> {
-    match kind {
-        // The prices list returns only active prices unless asked.
-        Kind::Price => vec![vec![("active", "true".into())], vec![("active", "false".into())]],
-        // Without status=all, canceled subscriptions are missing.
-        Kind::Subscription => vec![vec![("status", "all".into())]],
-        _ => vec![vec![]],
-    }
+/// The list queries that together return every object of a kind (the
+/// registry's: prices `active=true` and `active=false`, subscriptions
+/// `status=all`, …).
+pub(crate) fn list_queries(kind: Kind) -> Vec<Vec<(&'static str, String)>> {
+    kind.def().list.queries.iter().map(|q| q.iter().map(|(k, v)| (*k, v.to_string())).collect()).collect()
+}
+
+/// The listings events catch-up makes for `types`: every applied event type,
+/// named, 20 to a listing — fewer listings than one `*` group per prefix
+/// (two for the five core types, five for all), and none fetches an event
+/// the mirror would ignore.
+pub fn event_listings(types: TypeSet) -> Vec<Vec<(&'static str, String)>> {
+    crate::registry::applied_event_types(types)
+        .chunks(TYPES_PER_LISTING)
+        .map(|names| names.iter().map(|n| ("types[]", n.to_string())).collect())
+        .collect()
 }
 
 /// No Stripe object is older than this (2010-01-01): where bisecting for a
@@ -111,12 +143,20 @@ impl Window {
     }
 }
 
-fn created_of(raw: &RawValue) -> Option<i64> {
+/// The creation time of a listed object, from the field its type keeps it
+/// in (`created`; `date` for invoice items).
+fn created_of(raw: &RawValue, field: &str) -> Option<i64> {
     #[derive(Deserialize)]
     struct Head {
-        created: i64,
+        created: Option<i64>,
+        date: Option<i64>,
     }
-    serde_json::from_str::<Head>(raw.get()).ok().map(|h| h.created)
+    let head = serde_json::from_str::<Head>(raw.get()).ok()?;
+    if field == "date" {
+        head.date
+    } else {
+        head.created
+    }
 }
 
 /// What a sweep does besides upserting.
@@ -185,6 +225,9 @@ impl Puller {
     ) -> Result<Counts, SyncError> {
         let fetched = std::sync::atomic::AtomicU64::new(0);
         let report = |n: u64| progress(fetched.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n);
+        if kind.def().list.per.is_some() {
+            return self.sweep_per_parent(kind, mode, &report).await;
+        }
         let mut counts = Counts::default();
         let mut seen: HashSet<String> = HashSet::new();
         for filters in list_queries(kind) {
@@ -213,7 +256,7 @@ impl Puller {
             }
         }
         if mode == Mode::FullSweep {
-            counts.deleted += self.tombstone_unlisted(kind, &seen).await?;
+            counts.deleted += self.tombstone_unlisted(kind, &seen, None).await?;
         }
         Ok(counts)
     }
@@ -231,6 +274,7 @@ impl Puller {
         report: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<(Counts, HashSet<String>), SyncError> {
         let mut seen = HashSet::new();
+        let created = kind.def().list.created;
         let mut after = match mode {
             Mode::Backfill => match self.cursor(&cursor_name).await?.map(|v| Checkpoint::parse(&v)) {
                 Some(Checkpoint::Done) => return Ok((Counts::default(), seen)),
@@ -275,11 +319,11 @@ impl Puller {
                                 );
                                 continue;
                             }
-                            Err(e) => return Err(e.into()),
+                            Err(e) => return Err(SyncError::from_list(kind, e)),
                         }
                     }
                 };
-                let next = Cursor::last_of(&page);
+                let next = Cursor::last_of(&page, created);
                 if pages.send(page).await.is_err() {
                     return Ok(()); // the writer stopped; its error is reported
                 }
@@ -299,10 +343,11 @@ impl Puller {
                     seen.extend(page.data.iter().filter_map(|o| object_id(o)));
                 }
                 let checkpoint = match mode {
-                    Mode::Backfill => Some((cursor_name.as_str(), Checkpoint::after_page(&page).encode())),
+                    Mode::Backfill => Some((cursor_name.as_str(), Checkpoint::after_page(&page, created).encode())),
                     Mode::FullSweep => None,
                 };
-                let c = self.write_page(kind, &page.data, page.date, checkpoint).await?;
+                let listed: Vec<(&RawValue, i64)> = page.data.iter().map(|o| (&**o, page.date)).collect();
+                let c = self.write_page(kind, &listed, checkpoint).await?;
                 written.add(&c);
                 report(c.fetched);
             }
@@ -346,8 +391,9 @@ impl Puller {
             return Ok((open, None));
         }
         let path = kind.api_path();
-        let first = self.api.list_page(path, filters, None).await?;
-        let newest = match first.data.first().and_then(|o| created_of(o)) {
+        let created = kind.def().list.created;
+        let first = self.api.list_page(path, filters, None).await.map_err(|e| SyncError::from_list(kind, e))?;
+        let newest = match first.data.first().and_then(|o| created_of(o, created)) {
             Some(c) if first.has_more => c,
             // One page: nothing to split, and the page is the open window's first.
             _ => return Ok((open, Some(first))),
@@ -359,7 +405,9 @@ impl Puller {
             let mid = lo + (hi - lo) / 2;
             let mut probe = filters.to_vec();
             probe.push(("created[lt]", mid.to_string()));
-            if self.api.list_page_sized(path, &probe, None, 1).await?.data.is_empty() {
+            let page =
+                self.api.list_page_sized(path, &probe, None, 1).await.map_err(|e| SyncError::from_list(kind, e))?;
+            if page.data.is_empty() {
                 lo = mid;
             } else {
                 hi = mid;
@@ -376,22 +424,23 @@ impl Puller {
         Ok((Window::from_bounds(&plan), None))
     }
 
-    /// Writes one listed page, with its checkpoint when given, in one
-    /// transaction: truncated child lists are paged from the API first (no
-    /// transaction is open meanwhile), the page's objects are locked in the
-    /// order every writer uses, and a deadlock or serialization failure
-    /// redoes the transaction (bounded, counted). Same-second ties are
-    /// settled by retrieving those objects after the commit.
-    async fn write_page(
+    /// Writes listed objects (each with the `Date` of the page that listed
+    /// it), with a checkpoint when given, in one transaction: child lists
+    /// are paged from the API first (no transaction is open meanwhile), the
+    /// objects are locked in the order every writer uses, and a deadlock or
+    /// serialization failure redoes the transaction (bounded, counted).
+    /// Same-second ties are settled by retrieving those objects after the
+    /// commit.
+    pub(crate) async fn write_page(
         &self,
         kind: Kind,
-        objects: &[Box<RawValue>],
-        date: i64,
+        listed: &[(&RawValue, i64)],
         checkpoint: Option<(&str, String)>,
     ) -> Result<Counts, SyncError> {
-        let items: Vec<Item> = objects.iter().filter_map(|o| Item::read(kind, o, Version::listed(date))).collect();
-        let children = self.mirror.fetch_children(kind, &items).await?;
+        let items: Vec<Item> =
+            listed.iter().filter_map(|(o, date)| Item::read(kind, o, Version::listed(*date))).collect();
         let refs: Vec<&Item> = items.iter().collect();
+        let children = self.mirror.fetch_children(kind, &self.children_to_page(kind, &refs).await?).await?;
         let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
         let mut attempt = 0;
         let mut r = loop {
@@ -426,13 +475,34 @@ impl Puller {
             }
         }
         Ok(Counts {
-            fetched: objects.len() as u64,
+            fetched: listed.len() as u64,
             inserted: r.inserted.len() as u64,
             updated: r.updated.len() as u64,
             unchanged: r.unchanged.len() as u64,
             stale: (r.stale.len() + r.deleted.len()) as u64,
-            deleted: 0,
+            ..Counts::default()
         })
+    }
+
+    /// The listed parents whose children must be paged: all that need it,
+    /// except, for children Stripe never embeds (checkout line items, one
+    /// request per parent), parents stored unchanged with their children —
+    /// a completed or expired session, listed night after night.
+    async fn children_to_page<'i, 'a>(
+        &self,
+        kind: Kind,
+        items: &[&'i Item<'a>],
+    ) -> Result<Vec<&'i Item<'a>>, SyncError> {
+        let never_embedded = kind.def().child.as_ref().is_some_and(|c| c.embedded.is_none());
+        if !never_embedded || items.is_empty() {
+            return Ok(items.to_vec());
+        }
+        let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        let data: Vec<&str> = items.iter().map(|i| i.raw.get()).collect();
+        let mut conn = self.pool.acquire().await?;
+        let current: HashSet<String> =
+            self.mirror.store.children_current(&mut conn, kind.table(), &ids, &data).await?.into_iter().collect();
+        Ok(items.iter().copied().filter(|i| !current.contains(&i.id)).collect())
     }
 
     /// Rows we hold as live that no list returned: retrieve each; Stripe
@@ -440,10 +510,30 @@ impl Puller {
     /// When that would be more than the mass-delete guard allows (a key of
     /// another account or mode lists nothing), nothing is retrieved or
     /// tombstoned and the sweep fails, unless `allow_mass_delete`.
-    async fn tombstone_unlisted(&self, kind: Kind, seen: &HashSet<String>) -> Result<u64, SyncError> {
-        let table = table_of(kind);
-        let sql = format!("SELECT id FROM \"{}\".{} WHERE NOT deleted", self.mirror.store.schema(), table.name());
-        let live: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+    ///
+    /// For a type listed per parent, `listed_parents` are the parents whose
+    /// lists were paged: only rows naming one of them could have been
+    /// listed (a detached payment method is listed nowhere, and stays).
+    pub(crate) async fn tombstone_unlisted(
+        &self,
+        kind: Kind,
+        seen: &HashSet<String>,
+        listed_parents: Option<(&str, &HashSet<String>)>,
+    ) -> Result<u64, SyncError> {
+        let table = kind.table();
+        let schema = self.mirror.store.schema();
+        let live: Vec<String> = match listed_parents {
+            None => {
+                let sql = format!("SELECT id FROM \"{schema}\".{} WHERE NOT deleted", table.name());
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?
+            }
+            Some((column, parents)) => {
+                let sql = format!("SELECT id, {column} FROM \"{schema}\".{} WHERE NOT deleted", table.name());
+                let rows: Vec<(String, Option<String>)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+                rows.into_iter().filter(|(_, p)| p.as_ref().is_some_and(|p| parents.contains(p))).map(|r| r.0).collect()
+            }
+        };
         let unlisted: Vec<&String> = live.iter().filter(|id| !seen.contains(*id)).collect();
         // Deletions Stripe announced (a delete event in the inbox, applied
         // or not yet: events catch-up listed it just before) are not a mass
@@ -476,7 +566,7 @@ impl Puller {
         Ok(deleted)
     }
 
-    async fn cursor(&self, name: &str) -> Result<Option<String>, sqlx::Error> {
+    pub(crate) async fn cursor(&self, name: &str) -> Result<Option<String>, sqlx::Error> {
         sqlx::query_scalar("SELECT value FROM stripe_mirror.cursors WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
@@ -535,17 +625,21 @@ impl Puller {
 
     async fn catch_up_since(&self, since: i64) -> Result<(u64, u64, i64), SyncError> {
         let (mut listed, mut new, mut newest) = (0u64, 0u64, since);
-        for group in EVENT_GROUPS {
-            let (l, n, w) = self.catch_up_group(group, since).await?;
+        for listing in event_listings(self.mirror.types) {
+            let (l, n, w) = self.catch_up_group(listing, since).await?;
             (listed, new, newest) = (listed + l, new + n, newest.max(w));
         }
         Ok((listed, new, newest))
     }
 
-    /// Events of one `type` group since `since` into the inbox; (listed,
-    /// new, newest `created`).
-    async fn catch_up_group(&self, group: &str, since: i64) -> Result<(u64, u64, i64), SyncError> {
-        let filters = vec![("type", group.to_string()), ("created[gte]", since.to_string())];
+    /// Events of one listing (up to 20 `types[]`) since `since` into the
+    /// inbox; (listed, new, newest `created`).
+    async fn catch_up_group(
+        &self,
+        mut filters: Vec<(&'static str, String)>,
+        since: i64,
+    ) -> Result<(u64, u64, i64), SyncError> {
+        filters.push(("created[gte]", since.to_string()));
         let (mut listed, mut new, mut newest) = (0u64, 0u64, since);
         let mut after: Option<String> = None;
         loop {
@@ -581,7 +675,7 @@ impl Puller {
     }
 }
 
-async fn set_cursor(conn: &mut sqlx::PgConnection, name: &str, value: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn set_cursor(conn: &mut sqlx::PgConnection, name: &str, value: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO stripe_mirror.cursors (name, value) VALUES ($1, $2)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = now()",
@@ -597,7 +691,7 @@ async fn set_cursor(conn: &mut sqlx::PgConnection, name: &str, value: &str) -> R
 /// Stored as JSON, so no object id (a custom id may be `done`) can be
 /// mistaken for the end; plain values from earlier versions still read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Checkpoint {
+pub(crate) enum Checkpoint {
     After(Cursor),
     Done,
 }
@@ -605,10 +699,10 @@ enum Checkpoint {
 /// A list position: `starting_after` and that object's `created`, for when
 /// Stripe refuses the id because the object was deleted since.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Cursor {
-    id: String,
+pub(crate) struct Cursor {
+    pub(crate) id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    created: Option<i64>,
+    pub(crate) created: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -621,18 +715,18 @@ struct CheckpointJson {
 
 impl Cursor {
     /// The position after `page`, when there is more to list.
-    fn last_of(page: &crate::stripe_client::Page) -> Option<Cursor> {
+    fn last_of(page: &crate::stripe_client::Page, created: &str) -> Option<Cursor> {
         let last = page.data.last().filter(|_| page.has_more)?;
-        Some(Cursor { id: object_id(last)?, created: created_of(last) })
+        Some(Cursor { id: object_id(last)?, created: created_of(last, created) })
     }
 }
 
 impl Checkpoint {
-    fn after_page(page: &crate::stripe_client::Page) -> Checkpoint {
-        Cursor::last_of(page).map_or(Checkpoint::Done, Checkpoint::After)
+    fn after_page(page: &crate::stripe_client::Page, created: &str) -> Checkpoint {
+        Cursor::last_of(page, created).map_or(Checkpoint::Done, Checkpoint::After)
     }
 
-    fn parse(value: &str) -> Checkpoint {
+    pub(crate) fn parse(value: &str) -> Checkpoint {
         match serde_json::from_str::<CheckpointJson>(value) {
             Ok(CheckpointJson { done: true, .. }) => Checkpoint::Done,
             Ok(CheckpointJson { after: Some(c), .. }) => Checkpoint::After(c),
@@ -642,7 +736,7 @@ impl Checkpoint {
         }
     }
 
-    fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let json = match self {
             Checkpoint::Done => CheckpointJson { after: None, done: true },
             Checkpoint::After(c) => CheckpointJson { after: Some(c.clone()), done: false },
@@ -757,7 +851,31 @@ pub async fn run_finished(
 
 #[cfg(test)]
 mod tests {
-    use super::{Checkpoint, Cursor, Window};
+    use super::{event_listings, Checkpoint, Cursor, SyncError, Window};
+    use crate::registry::{Kind, TypeSet};
+    use crate::stripe_client::ApiError;
+
+    #[test]
+    fn events_catch_up_names_the_applied_types_twenty_to_a_listing() {
+        let all = event_listings(TypeSet::ALL);
+        assert!(all.iter().all(|l| l.len() <= 20 && l.iter().all(|(k, _)| *k == "types[]")));
+        assert_eq!(all.iter().map(Vec::len).sum::<usize>(), crate::event::applied_event_types().len());
+        assert_eq!(all.len(), crate::event::applied_event_types().len().div_ceil(20));
+        let core = TypeSet::from_tables(&["products", "prices", "customers", "subscriptions", "invoices"]).unwrap();
+        assert_eq!(event_listings(core).len(), 2, "two listings where five `*` groups were");
+    }
+
+    #[test]
+    fn a_list_the_key_may_not_read_or_the_api_does_not_serve_makes_the_type_unavailable() {
+        let coupons = Kind::by_table("coupons").unwrap();
+        let forbidden = ApiError::Forbidden { path: "/v1/coupons".into() };
+        assert!(matches!(SyncError::from_list(coupons, forbidden), SyncError::Unavailable { table: "coupons", .. }));
+        let unserved = ApiError::NotFound { path: "/v1/coupons".into(), resource_missing: false };
+        assert!(matches!(SyncError::from_list(coupons, unserved), SyncError::Unavailable { .. }));
+        let missing = ApiError::NotFound { path: "/v1/coupons".into(), resource_missing: true };
+        assert!(matches!(SyncError::from_list(coupons, missing), SyncError::Write(_)));
+        assert!(matches!(SyncError::from_list(coupons, ApiError::Unauthorized), SyncError::Write(_)));
+    }
 
     #[test]
     fn checkpoints_tell_an_id_named_done_from_the_end() {

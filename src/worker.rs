@@ -97,7 +97,7 @@ impl Worker {
         }
         lock_objects(&mut tx, &events).await?;
         let scope = self.scope.get();
-        let steps: Vec<Step> = events.iter().map(|ev| triage(ev, &scope)).collect();
+        let steps: Vec<Step> = events.iter().map(|ev| triage(ev, &scope, self.mirror.types)).collect();
         let mut results: Vec<Option<Applied>> = vec![None; events.len()];
         // Upserts of one kind are written together, in a fixed order of kinds
         // (and rows in id order, in `mirror`): workers sharing the tables take
@@ -153,7 +153,7 @@ impl Worker {
         lock_objects(&mut tx, &events).await?;
         let scope = self.scope.get();
         let mut settled = Vec::with_capacity(events.len());
-        let steps: Vec<Step> = events.iter().map(|ev| triage(ev, &scope)).collect();
+        let steps: Vec<Step> = events.iter().map(|ev| triage(ev, &scope, self.mirror.types)).collect();
         for (ev, step) in events.iter().zip(&steps) {
             sqlx::query("SAVEPOINT apply_one").execute(&mut *tx).await?;
             match apply_one(&mut tx, &self.mirror, ev, step).await {

@@ -12,28 +12,14 @@ use sqlx::{AssertSqlSafe, PgPool};
 
 use super::{TableReport, VerifyError};
 use crate::event::Kind;
-use crate::mirror::table_of;
 use crate::store::Table;
 use crate::stripe_client::{Page, StripeClient};
+use crate::sync::list_queries;
 
-/// The list queries that together return every object of a kind: the same
-/// as the sweep's (`sync::list_queries`, private there).
-fn list_queries(kind: Kind) -> Vec<Vec<(&'static str, String)>> {
-    match kind {
-        Kind::Price => vec![vec![("active", "true".into())], vec![("active", "false".into())]],
-        Kind::Subscription => vec![vec![("status", "all".into())]],
-        _ => vec![vec![]],
-    }
-}
-
-/// A parent's child table, its embedded list field, and the API path that
-/// pages the list when Stripe truncated it.
-fn children_of(kind: Kind) -> Option<(Table, &'static str)> {
-    match kind {
-        Kind::Subscription => Some((Table::SubscriptionItems, "items")),
-        Kind::Invoice => Some((Table::InvoiceLineItems, "lines")),
-        _ => None,
-    }
+/// A parent's child table and the field embedding its first children
+/// (`None`: Stripe never embeds them), from the registry.
+fn children_of(kind: Kind) -> Option<(Table, Option<&'static str>)> {
+    Some((kind.child_table()?, kind.def().child.as_ref()?.embedded))
 }
 
 #[derive(Deserialize)]
@@ -103,6 +89,9 @@ pub(super) struct KindCheck<'a> {
     /// Stripe's time when the listing began: a row created since was never
     /// on a page.
     started: Option<i64>,
+    /// For a type listed per parent: the parents whose lists were paged
+    /// (only their rows could have been listed).
+    listed_parents: Option<HashSet<String>>,
 }
 
 impl<'a> KindCheck<'a> {
@@ -112,11 +101,12 @@ impl<'a> KindCheck<'a> {
             api,
             schema,
             kind,
-            report: TableReport::new(table_of(kind)),
+            report: TableReport::new(kind.table()),
             child: None,
             listed: HashSet::new(),
             to_repair: BTreeSet::new(),
             started: None,
+            listed_parents: None,
         }
     }
 
@@ -158,7 +148,7 @@ impl<'a> KindCheck<'a> {
         self.started.get_or_insert(page.date);
         let objects: Vec<(String, Value)> = page.data.iter().map(|r| self.parse(r)).collect::<Result<_, _>>()?;
         let ids: Vec<&str> = objects.iter().map(|(id, _)| id.as_str()).collect();
-        let table = table_of(self.kind);
+        let table = self.kind.table();
         let rows = self.rows(table, "id", &ids).await?;
         let pending = self.pending(&ids).await?;
         for (id, object) in &objects {
@@ -179,7 +169,7 @@ impl<'a> KindCheck<'a> {
     async fn children(
         &mut self,
         child: Table,
-        field: &str,
+        field: Option<&str>,
         parents: &[(String, Value)],
         date: i64,
         pending: &HashSet<String>,
@@ -189,7 +179,8 @@ impl<'a> KindCheck<'a> {
         let stored = self.rows(child, column, &ids).await?;
         let mut report = self.child.take().unwrap_or_else(|| TableReport::new(child));
         for (parent, object) in parents {
-            let (expected, complete) = self.expected_children(parent, &object[field]).await?;
+            let embedded = field.map_or(&Value::Null, |f| &object[f]);
+            let (expected, complete) = self.expected_children(parent, embedded, field.is_none()).await?;
             let in_flight = pending.contains(parent);
             let mut drifted = false;
             for (id, c) in &expected {
@@ -219,29 +210,30 @@ impl<'a> KindCheck<'a> {
     }
 
     /// A parent's children: the embedded list, paged from the API to the
-    /// end when Stripe truncated it. `complete` is false when the API would
-    /// not page it (a deleted invoice's lines answer 404) or the paged list
-    /// lacks an embedded child: then no stored child counts as extra.
+    /// end when Stripe truncated it (or always, for children Stripe never
+    /// embeds). `complete` is false when the API would not page it (a
+    /// deleted invoice's lines answer 404) or the paged list lacks an
+    /// embedded child: then no stored child counts as extra.
     async fn expected_children(
         &self,
         parent: &str,
         embedded: &Value,
+        never_embedded: bool,
     ) -> Result<(Vec<(String, Value)>, bool), VerifyError> {
         let list: Embedded = match serde_json::from_value(embedded.clone()) {
             Ok(l) => l,
+            Err(_) if never_embedded => Embedded { data: Vec::new(), has_more: true },
             Err(_) => return Ok((Vec::new(), false)),
         };
         let with_ids = |v: Vec<Value>| -> Vec<(String, Value)> {
             v.into_iter().filter_map(|c| Some((c["id"].as_str()?.to_string(), c))).collect()
         };
         let embedded = with_ids(list.data);
-        if !list.has_more {
+        let Some(child) = self.kind.def().child.as_ref().filter(|_| list.has_more) else {
             return Ok((embedded, true));
-        }
-        let (path, filters) = match self.kind {
-            Kind::Subscription => ("/v1/subscription_items".to_string(), vec![("subscription", parent.to_string())]),
-            _ => (format!("/v1/invoices/{parent}/lines"), vec![]),
         };
+        let path = child.path.replace("{id}", parent);
+        let filters: Vec<(&str, String)> = child.param.map(|p| (p, parent.to_string())).into_iter().collect();
         let paged = match self.api.list_all(&path, &filters).await {
             Ok(p) => p,
             Err(e) if e.is_resource_missing() => return Ok((embedded, false)),
@@ -262,13 +254,20 @@ impl<'a> KindCheck<'a> {
     /// parents no list returned (their parent is gone, so they are too).
     async fn extras(&mut self) -> Result<(), VerifyError> {
         let started = self.started.unwrap_or(i64::MAX);
-        let table = table_of(self.kind);
-        let sql = format!("SELECT id, version, NULL::text FROM \"{}\".{} WHERE NOT deleted", self.schema, table.name());
+        let table = self.kind.table();
+        let parent = self.kind.def().list.per.as_ref().map_or("NULL::text", |p| p.column);
+        let sql = format!("SELECT id, version, {parent} FROM \"{}\".{} WHERE NOT deleted", self.schema, table.name());
         let live: Vec<(String, i64, Option<String>)> = sqlx::query_as(AssertSqlSafe(sql)).fetch_all(self.pool).await?;
         self.report.mirror_live = live.len();
-        let (report, listed) = (&mut self.report, &self.listed);
+        let (report, listed, parents) = (&mut self.report, &self.listed, &self.listed_parents);
+        // A row listed per parent could only have been listed under a parent
+        // paged (a detached payment method is listed nowhere).
+        let could_be_listed = |p: &Option<String>| match parents {
+            Some(parents) => p.as_ref().is_some_and(|p| parents.contains(p)),
+            None => true,
+        };
         let unlisted: Vec<&(String, i64, Option<String>)> =
-            live.iter().filter(|(id, _, _)| !listed.contains(id)).collect();
+            live.iter().filter(|(id, _, p)| !listed.contains(id) && could_be_listed(p)).collect();
         for id in Self::note_extras(self.pool, report, &unlisted, started, |(id, _, _)| id).await? {
             self.to_repair.insert(id);
         }
@@ -324,15 +323,47 @@ impl<'a> KindCheck<'a> {
         Ok(out)
     }
 
+    /// Pages one list to the end, comparing each page. `Ok(false)`: the
+    /// list's parent is gone (404 `resource_missing`), nothing compared.
+    async fn list(&mut self, path: &str, filters: &[(&'static str, String)]) -> Result<bool, VerifyError> {
+        let mut after: Option<String> = None;
+        loop {
+            let page = match self.api.list_page(path, filters, after.as_deref()).await {
+                Ok(page) => page,
+                Err(e) if self.kind.def().list.per.is_some() && e.is_resource_missing() && !e.is_unavailable() => {
+                    return Ok(false)
+                }
+                Err(e) => return Err(e.into()),
+            };
+            self.page(&page).await?;
+            match (page.has_more, page.data.last().and_then(|o| crate::stripe_client::object_id(o))) {
+                (true, Some(id)) => after = Some(id),
+                _ => return Ok(true),
+            }
+        }
+    }
+
     pub(super) async fn run(mut self) -> Result<(Vec<TableReport>, BTreeSet<String>), VerifyError> {
-        for filters in list_queries(self.kind) {
-            let mut after: Option<String> = None;
-            loop {
-                let page = self.api.list_page(self.kind.api_path(), &filters, after.as_deref()).await?;
-                self.page(&page).await?;
-                match (page.has_more, page.data.last().and_then(|o| crate::stripe_client::object_id(o))) {
-                    (true, Some(id)) => after = Some(id),
-                    _ => break,
+        match (self.kind.def().list.per.as_ref(), self.kind.list_parent()) {
+            // Listed per parent: every live parent's list.
+            (Some(per), Some(parent)) => {
+                let sql = format!(
+                    "SELECT id FROM \"{}\".{} WHERE NOT deleted ORDER BY id",
+                    self.schema,
+                    parent.table().name()
+                );
+                let parents: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_all(self.pool).await?;
+                let mut listed = HashSet::new();
+                for p in parents {
+                    if self.list(&per.path.replace("{id}", &p), &[]).await? {
+                        listed.insert(p);
+                    }
+                }
+                self.listed_parents = Some(listed);
+            }
+            _ => {
+                for filters in list_queries(self.kind) {
+                    self.list(self.kind.api_path(), &filters).await?;
                 }
             }
         }

@@ -18,6 +18,8 @@ mod plans;
 mod pull;
 mod pull_edges;
 mod real_stripe;
+mod registry_pull;
+mod registry_types;
 mod retention;
 mod safety;
 mod slow_stripe;

@@ -145,10 +145,12 @@ async fn missed_update_is_repaired_by_events_catch_up() {
 }
 
 /// Events catch-up asks only for the mirrored types: an account's other
-/// events (charges, payment intents, …) are never fetched, so never stored.
+/// events (here charges, payment intents, checkout sessions, left out of
+/// `[mirror] objects`) are never fetched, so never stored.
 #[tokio::test]
 async fn events_catch_up_fetches_only_the_mirrored_types() {
-    let s = SimApp::spawn_with(|_| {}, false).await;
+    let core = ["products", "prices", "customers", "subscriptions", "invoices"];
+    let s = SimApp::spawn_with(|c| c.mirror.objects = Some(core.map(String::from).to_vec()), false).await;
     let cus = s.sim.create_customer(CustomerParams::email("b@example.com")).unwrap();
     let id = cus["id"].as_str().unwrap().to_string();
     s.backfill().await; // records the Events API position
@@ -265,7 +267,11 @@ async fn rejected_key_stops_with_the_documented_message() {
 
 #[tokio::test]
 async fn backfill_survives_a_429_storm() {
-    let s = SimApp::spawn_with(|_| {}, false).await;
+    // The five core types: a storm of 30 % refusals keeps every limiter at
+    // its widest spacing (2 s), and the per-customer payment method
+    // listings of 1,500 customers would then take most of an hour.
+    let core = ["products", "prices", "customers", "subscriptions", "invoices"];
+    let s = SimApp::spawn_with(|c| c.mirror.objects = Some(core.map(String::from).to_vec()), false).await;
     // ~25 list pages: with 30% of them refused, a backfill without a single
     // 429 has odds of 0.7^25 (1 in 7,000); with 150 customers (~8 pages) it
     // was 1 in 17, and the test failed that often.

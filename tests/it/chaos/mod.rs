@@ -63,6 +63,8 @@ pub struct Settings {
     pub max_retries: u32,
     pub max_body_bytes: u64,
     pub retry_base_ms: u64,
+    /// `[mirror] objects`; `None`: every type.
+    pub objects: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -75,6 +77,7 @@ impl Settings {
             max_retries: 10,
             max_body_bytes: 1_048_576,
             retry_base_ms: 100,
+            objects: None,
         }
     }
 
@@ -110,12 +113,13 @@ full_schedule = "0 0 1 1 *"
 [log]
 format = "json"
 level = "warn"
-"#,
+{mirror}"#,
             rps = self.requests_per_second,
             timeout = self.timeout_secs,
             retries = self.max_retries,
             max_body = self.max_body_bytes,
             retry_base = self.retry_base_ms,
+            mirror = self.objects.as_ref().map_or(String::new(), |o| format!("\n[mirror]\nobjects = {o:?}\n")),
         );
         std::fs::write(&path, text).expect("write config");
         path
