@@ -98,9 +98,9 @@ async fn verify_finds_each_kind_of_drift_by_table_and_repair_fixes_exactly_those
         "SELECT id FROM stripe.customers c WHERE NOT deleted
          AND NOT EXISTS (SELECT 1 FROM stripe.subscriptions s WHERE s.customer = c.id) ORDER BY id",
     )
-        .fetch_all(pool)
-        .await
-        .expect("ids");
+    .fetch_all(pool)
+    .await
+    .expect("ids");
     // Missed webhooks (the simulator sends none here): a new customer, an
     // update, a deletion.
     let created = s.sim.create_customer(CustomerParams::email("new@example.com")).expect("create");
