@@ -227,6 +227,46 @@ pub async fn apply_upserts(
     Ok(out)
 }
 
+/// Applies a batch of triaged events in the caller's transaction, which
+/// holds their objects' locks: the upserts of each kind with one write, in a
+/// fixed order of kinds (rows in id order, in `mirror`), so writers sharing
+/// the tables take row locks in one order; then the rest one by one. One
+/// result per event, in order. Used by the apply workers and by the
+/// acknowledgement's own transaction ([`crate::inbox_writer`]).
+pub async fn apply_batch(
+    conn: &mut PgConnection,
+    mirror: &Mirror,
+    events: &[&InboxEvent],
+    steps: &[&Step<'_>],
+) -> Result<Vec<Applied>, WriteError> {
+    let mut results: Vec<Option<Applied>> = vec![None; events.len()];
+    for kind in Kind::ALL {
+        let idxs: Vec<usize> =
+            (0..events.len()).filter(|&i| matches!(steps[i], Step::Upsert(k, _) if *k == kind)).collect();
+        if idxs.is_empty() {
+            continue;
+        }
+        let items: Vec<_> = idxs
+            .iter()
+            .filter_map(|&i| match steps[i] {
+                Step::Upsert(_, item) => Some((events[i], item)),
+                _ => None,
+            })
+            .collect();
+        for (&i, r) in idxs.iter().zip(apply_upserts(conn, mirror, kind, &items).await?) {
+            results[i] = r;
+        }
+    }
+    let mut out = Vec::with_capacity(events.len());
+    for (i, r) in results.into_iter().enumerate() {
+        out.push(match r {
+            Some(r) => r,
+            None => apply_one(conn, mirror, events[i], steps[i]).await?,
+        });
+    }
+    Ok(out)
+}
+
 /// One upsert's result, by id.
 fn per_id(kind: Kind, r: &Upserted) -> Vec<(String, Applied)> {
     let mut out = Vec::new();

@@ -19,9 +19,8 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::apply::{apply_one, apply_upserts, triage, Applied, InboxEvent, Outcome, Step};
+use crate::apply::{apply_batch, apply_one, triage, Applied, InboxEvent, Outcome, Step};
 use crate::config::ApplyConfig;
-use crate::event::Kind;
 use crate::identity::SharedScope;
 use crate::inbox;
 use crate::metrics::Metrics;
@@ -98,51 +97,17 @@ impl Worker {
         lock_objects(&mut tx, &events).await?;
         let scope = self.scope.get();
         let steps: Vec<Step> = events.iter().map(|ev| triage(ev, &scope, self.mirror.types)).collect();
-        let mut results: Vec<Option<Applied>> = vec![None; events.len()];
-        // Upserts of one kind are written together, in a fixed order of kinds
-        // (and rows in id order, in `mirror`): workers sharing the tables take
-        // row locks in one order, not deadlock.
-        for kind in Kind::ALL {
-            let idxs: Vec<usize> =
-                (0..events.len()).filter(|&i| matches!(&steps[i], Step::Upsert(k, _) if *k == kind)).collect();
-            if idxs.is_empty() {
-                continue;
+        let (evs, sts): (Vec<&InboxEvent>, Vec<&Step>) = events.iter().zip(&steps).unzip();
+        let results = match apply_batch(&mut tx, &self.mirror, &evs, &sts).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(error = %e, "batch write failed; redoing the batch one by one");
+                tx.rollback().await?;
+                return self.pass_one_by_one().await;
             }
-            let items: Vec<_> = idxs
-                .iter()
-                .filter_map(|&i| match &steps[i] {
-                    Step::Upsert(_, item) => Some((&events[i], item)),
-                    _ => None,
-                })
-                .collect();
-            match apply_upserts(&mut tx, &self.mirror, kind, &items).await {
-                Ok(list) => {
-                    for (&i, r) in idxs.iter().zip(list) {
-                        results[i] = r;
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "batch write failed; redoing the batch one by one");
-                    tx.rollback().await?;
-                    return self.pass_one_by_one().await;
-                }
-            }
-        }
-        for (i, ev) in events.iter().enumerate() {
-            if results[i].is_some() {
-                continue;
-            }
-            match apply_one(&mut tx, &self.mirror, ev, &steps[i]).await {
-                Ok(r) => results[i] = Some(r),
-                Err(e) => {
-                    tracing::debug!(event = %ev.id, error = %e, "batch has a failing event; redoing it one by one");
-                    tx.rollback().await?;
-                    return self.pass_one_by_one().await;
-                }
-            }
-        }
+        };
         let settled: Vec<(&InboxEvent, &Step, Applied)> =
-            events.iter().zip(&steps).zip(results).filter_map(|((ev, st), r)| r.map(|r| (ev, st, r))).collect();
+            events.iter().zip(&steps).zip(results).map(|((ev, st), r)| (ev, st, r)).collect();
         self.conclude(tx, &settled).await?;
         Ok(events.len())
     }
