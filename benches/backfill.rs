@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use common::{field, postgres_ticks, proc_stat, TICK};
 
 use stripe_mirror::config::Config;
-use stripe_mirror::event::Kind;
-use stripe_mirror::store::Table;
+use stripe_mirror::push::event::Kind;
+use stripe_mirror::storage::store::Table;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -32,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
         return run_sim().await;
     }
     let seed = std::env::var("BACKFILL_BENCH_SEED").unwrap_or_else(|_| "medium".into());
-    let (base, _pg) = stripe_mirror::pglocal::from_env_or_start(true).await?;
+    let (base, _pg) = stripe_mirror::tools::pglocal::from_env_or_start(true).await?;
     let mut child = Command::new(std::env::current_exe()?)
         .env("BACKFILL_BENCH_ROLE", "sim")
         .env("BACKFILL_BENCH_SEED", &seed)
@@ -117,7 +117,7 @@ async fn backfill(
     config.stripe.secret_key = Some("sk_test_sim".to_string().into());
     // The types the simulator serves (the others would only be skipped).
     config.mirror.objects =
-        Some(stripe_mirror::compare::simulated_types().tables().iter().map(|t| t.to_string()).collect());
+        Some(stripe_mirror::tools::compare::simulated_types().tables().iter().map(|t| t.to_string()).collect());
     config.stripe.requests_per_second = if rate == 0 { 1_000_000 } else { rate };
     if rate == 0 {
         config.stripe.requests_per_second_per_operation = 0;
@@ -126,13 +126,13 @@ async fn backfill(
         config.stripe.list_windows = w;
     }
     let ctx = stripe_mirror::app::Context::connect(&config).await?;
-    stripe_mirror::db::migrate(&ctx.pool, "stripe").await?;
-    let puller = stripe_mirror::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), &config)
+    stripe_mirror::storage::db::migrate(&ctx.pool, "stripe").await?;
+    let puller = stripe_mirror::pull::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), &config)
         .ok_or_else(|| anyhow::anyhow!("no client"))?;
     let puller = Arc::new(puller);
     let progress: Arc<dyn Fn(Kind, u64) + Send + Sync> = Arc::new(|_, _| {});
     let start = Instant::now();
-    let run = stripe_mirror::jobs::backfill(&puller, true, progress);
+    let run = stripe_mirror::pull::jobs::backfill(&puller, true, progress);
     let objects = match stop_after {
         None => run.await?.per_kind.values().map(|c| c.fetched).sum::<u64>(),
         Some(secs) => {
@@ -176,7 +176,7 @@ struct Batch {
 }
 
 async fn load_batches(source_db: &str) -> anyhow::Result<Vec<Batch>> {
-    let pool = stripe_mirror::db::connect(&source_db.to_string().into(), 2).await?;
+    let pool = stripe_mirror::storage::db::connect(&source_db.to_string().into(), 2).await?;
     let mut batches = Vec::new();
     for table in Table::ALL {
         let parent = table.parent_column().unwrap_or("id");
@@ -232,18 +232,18 @@ where
 /// rule), 100 rows a statement, two connections.
 async fn postgres_ceiling(base: &str, source_db: &str) -> anyhow::Result<f64> {
     let batches = load_batches(source_db).await?;
-    let tpool = stripe_mirror::db::connect(&fresh_db(base).await?.into(), 2).await?;
-    stripe_mirror::db::migrate(&tpool, "stripe").await?;
-    let store = Arc::new(stripe_mirror::store::Store::new("stripe"));
+    let tpool = stripe_mirror::storage::db::connect(&fresh_db(base).await?.into(), 2).await?;
+    stripe_mirror::storage::db::migrate(&tpool, "stripe").await?;
+    let store = Arc::new(stripe_mirror::storage::store::Store::new("stripe"));
     two_writers(batches, move |b: Batch| {
         let (tpool, store) = (tpool.clone(), store.clone());
         async move {
-            let rows: Vec<stripe_mirror::store::Row> = (0..b.ids.len())
-                .map(|i| stripe_mirror::store::Row {
+            let rows: Vec<stripe_mirror::storage::store::Row> = (0..b.ids.len())
+                .map(|i| stripe_mirror::storage::store::Row {
                     id: &b.ids[i],
                     data: &b.data[i],
                     parent: b.table.parent_column().map(|_| b.parents[i].as_str()),
-                    version: stripe_mirror::store::Version::as_of(1),
+                    version: stripe_mirror::storage::store::Version::as_of(1),
                 })
                 .collect();
             store.upsert(&mut *tpool.acquire().await?, b.table, &rows).await?;
@@ -259,7 +259,7 @@ async fn postgres_ceiling(base: &str, source_db: &str) -> anyhow::Result<f64> {
 /// `UNNEST` upserts of 100 rows from two connections at once.
 async fn plain_ceiling(base: &str, source_db: &str) -> anyhow::Result<f64> {
     let batches = load_batches(source_db).await?;
-    let tpool = stripe_mirror::db::connect(&fresh_db(base).await?.into(), 2).await?;
+    let tpool = stripe_mirror::storage::db::connect(&fresh_db(base).await?.into(), 2).await?;
     for table in Table::ALL {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "CREATE TABLE {} (id text PRIMARY KEY, data jsonb COMPRESSION lz4 NOT NULL)",
@@ -346,5 +346,5 @@ fn peak_rss_kb() -> u64 {
 }
 
 async fn fresh_db(base: &str) -> anyhow::Result<String> {
-    Ok(stripe_mirror::pglocal::create_database(base, "bench").await?)
+    Ok(stripe_mirror::tools::pglocal::create_database(base, "bench").await?)
 }

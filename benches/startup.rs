@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let (base, _pg) = stripe_mirror::pglocal::from_env_or_start(true).await?;
-    let db = stripe_mirror::pglocal::create_database(&base, "startup").await?;
+    let (base, _pg) = stripe_mirror::tools::pglocal::from_env_or_start(true).await?;
+    let db = stripe_mirror::tools::pglocal::create_database(&base, "startup").await?;
     let bin = env!("CARGO_BIN_EXE_stripe-mirror");
     let migrated = Command::new(bin).arg("migrate").env("DATABASE_URL", &db).stdout(Stdio::null()).status()?;
     anyhow::ensure!(migrated.success(), "migrate failed");

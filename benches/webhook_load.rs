@@ -44,7 +44,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn bench(serve: tokio::runtime::Handle) -> anyhow::Result<()> {
-    let (base, _pg) = stripe_mirror::pglocal::from_env_or_start(true).await?;
+    let (base, _pg) = stripe_mirror::tools::pglocal::from_env_or_start(true).await?;
     // Postgres's CPU is read when it runs on this machine (found by its port).
     let pg_port = common::port_of(&base);
     let events: usize = std::env::var("WEBHOOK_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
@@ -224,7 +224,7 @@ fn prepare(i: usize, customer: &Value, invoice: &Value) -> Prepared {
         "created": now, "data": {"object": object}, "livemode": false,
         "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null}, "type": event_type});
     let body = serde_json::to_vec(&ev).unwrap_or_default();
-    let signature = format!("t={now},v1={}", stripe_mirror::signature::sign(SECRET, now, &body));
+    let signature = format!("t={now},v1={}", stripe_mirror::push::signature::sign(SECRET, now, &body));
     Prepared { object_id, signature, body: body.into() }
 }
 
@@ -237,7 +237,7 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 async fn fresh_db(base: &str) -> anyhow::Result<String> {
-    Ok(stripe_mirror::pglocal::create_database(base, "bench").await?)
+    Ok(stripe_mirror::tools::pglocal::create_database(base, "bench").await?)
 }
 
 /// CPU time (user + system) spent so far by the load generator's threads, the

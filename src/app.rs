@@ -12,14 +12,14 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
-use crate::metrics::Metrics;
-use crate::mirror::Mirror;
-use crate::resolver::Resolver;
-use crate::server::{self, AppState};
-use crate::service::Heartbeat;
-use crate::store::Store;
-use crate::stripe_client::{ApiError, StripeClient};
-use crate::worker::Worker;
+use crate::ops::metrics::Metrics;
+use crate::ops::service::Heartbeat;
+use crate::push::resolver::Resolver;
+use crate::push::server::{self, AppState};
+use crate::push::worker::Worker;
+use crate::storage::mirror::Mirror;
+use crate::storage::store::Store;
+use crate::stripe::client::{ApiError, StripeClient};
 
 /// Connections `serve` keeps for acknowledging webhooks, beside
 /// `database.max_connections` for everything else.
@@ -32,13 +32,13 @@ pub enum StartError {
     #[error("cannot connect to Postgres: {0}")]
     Db(#[from] sqlx::Error),
     #[error("migrations failed: {0}")]
-    Migrate(#[from] crate::db::SchemaError),
+    Migrate(#[from] crate::storage::db::SchemaError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Api(#[from] ApiError),
     #[error(transparent)]
-    Identity(#[from] crate::identity::IdentityError),
+    Identity(#[from] crate::storage::identity::IdentityError),
 }
 
 /// Everything a command needs to touch the mirror.
@@ -52,7 +52,7 @@ pub struct Context {
 impl Context {
     /// Connects, and builds the Stripe client when a key is configured.
     pub async fn connect(config: &Config) -> Result<Context, StartError> {
-        let pool = crate::db::connect(config.database_url()?, config.database.max_connections).await?;
+        let pool = crate::storage::db::connect(config.database_url()?, config.database.max_connections).await?;
         let metrics = Metrics::default();
         let api = match config.secret_key() {
             Ok(key) => Some(Arc::new(StripeClient::new(&config.stripe, key.clone(), metrics.clone())?)),
@@ -117,8 +117,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let addr = config.listen_addr()?;
     let metrics_addr = config.metrics_addr()?;
     let context = Context::connect(config).await?;
-    let migrating = crate::db::migrate(&context.pool, &config.database.schema);
-    crate::service::extending_start_timeout("applying database migrations", migrating).await?;
+    let migrating = crate::storage::db::migrate(&context.pool, &config.database.schema);
+    crate::ops::service::extending_start_timeout("applying database migrations", migrating).await?;
     let last_reconcile: Option<f64> = sqlx::query_scalar(
         "SELECT extract(epoch FROM max(finished_at))::float8 FROM stripe_mirror.runs
          WHERE kind LIKE 'reconcile%' AND status = 'succeeded'",
@@ -138,12 +138,12 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let wake = Arc::new(Notify::new());
     let mut background = JoinSet::new();
     let key = config.secret_key().ok();
-    let scope = crate::identity::scope_at_start(&context.pool, key, &config.stripe.api_version).await?;
+    let scope = crate::storage::identity::scope_at_start(&context.pool, key, &config.stripe.api_version).await?;
     if let Some(key) = key {
-        let control = crate::control::Control::new(&config.stripe, key)
+        let control = crate::stripe::control::Control::new(&config.stripe, key)
             .map_err(|e| ConfigError { key: "stripe.api_base".into(), message: e.to_string() })?;
         // In the background: a Stripe outage must not keep webhooks out.
-        background.spawn(crate::identity::learn(
+        background.spawn(crate::storage::identity::learn(
             context.pool.clone(),
             Arc::new(control),
             key.clone(),
@@ -176,25 +176,25 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         heartbeats.push(worker.heartbeat.clone());
         background.spawn(worker.run(shutdown.clone()));
     }
-    background.spawn(crate::service::watchdog(heartbeats, shutdown.clone()));
+    background.spawn(crate::ops::service::watchdog(heartbeats, shutdown.clone()));
     // Retention: the privacy setting where its trigger reads it, and the
     // daily prune (one replica at a time, under its advisory lock).
-    crate::privacy::store_setting(&context.pool, config.privacy.redact_deleted_customers).await?;
-    background.spawn(crate::retention::daily(
+    crate::ops::privacy::store_setting(&context.pool, config.privacy.redact_deleted_customers).await?;
+    background.spawn(crate::ops::retention::daily(
         context.pool.clone(),
         context.mirror.store.clone(),
         config.retention.clone(),
         config.privacy.clone(),
         shutdown.clone(),
     ));
-    if let Some(puller) = crate::sync::Puller::new(context.pool.clone(), context.mirror.clone(), config) {
+    if let Some(puller) = crate::pull::sync::Puller::new(context.pool.clone(), context.mirror.clone(), config) {
         let puller = Arc::new(puller);
-        let events = crate::schedule::Schedule::parse(&config.reconcile.events_schedule)
+        let events = crate::ops::schedule::Schedule::parse(&config.reconcile.events_schedule)
             .map_err(|e| ConfigError { key: "reconcile.events_schedule".into(), message: e.to_string() })?;
-        let full = crate::schedule::Schedule::parse(&config.reconcile.full_schedule)
+        let full = crate::ops::schedule::Schedule::parse(&config.reconcile.full_schedule)
             .map_err(|e| ConfigError { key: "reconcile.full_schedule".into(), message: e.to_string() })?;
         let overlap = config.reconcile.overlap_secs;
-        background.spawn(crate::jobs::schedule(
+        background.spawn(crate::pull::jobs::schedule(
             puller,
             events,
             full,
@@ -208,8 +208,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let mut http = JoinSet::new();
     // The acknowledgements have connections of their own: a sweep or a burst
     // of applies using the whole main pool never delays a 2xx.
-    let ack_pool = crate::db::connect_for_acks(config.database_url()?, ACK_CONNECTIONS).await?;
-    let inbox = crate::inbox_writer::InboxWriter::spawn(ack_pool.clone(), ACK_CONNECTIONS as usize, &mut http);
+    let ack_pool = crate::storage::db::connect_for_acks(config.database_url()?, ACK_CONNECTIONS).await?;
+    let inbox = crate::push::inbox_writer::InboxWriter::spawn(ack_pool.clone(), ACK_CONNECTIONS as usize, &mut http);
     let state = AppState {
         pool: context.pool.clone(),
         inbox,

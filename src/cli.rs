@@ -204,16 +204,16 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Serve => {
             let running = crate::app::start(&config).await.map_err(|e| match e {
                 crate::app::StartError::Config(c) => Failure::Config(c),
-                crate::app::StartError::Migrate(crate::db::SchemaError::Refused(c)) => Failure::Config(c),
+                crate::app::StartError::Migrate(crate::storage::db::SchemaError::Refused(c)) => Failure::Config(c),
                 crate::app::StartError::Identity(i) if i.is_misconfiguration() => Failure::Usage(i.to_string()),
                 e => Failure::Runtime(e.into()),
             })?;
-            crate::service::ready(&format!("listening on {}", running.addr));
+            crate::ops::service::ready(&format!("listening on {}", running.addr));
             let shutdown = running.shutdown.clone();
             tokio::spawn(async move {
                 wait_for_signal().await;
                 tracing::info!("shutting down");
-                crate::service::stopping();
+                crate::ops::service::stopping();
                 shutdown.cancel();
             });
             running.join().await;
@@ -223,15 +223,16 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Backfill { restart } => {
             let (ctx, puller) = puller(&config, false).await?;
             let progress = progress_reporter(puller.mirror.types);
-            let summary = crate::jobs::backfill(&puller, restart, progress).await.map_err(pull_failure)?;
+            let summary = crate::pull::jobs::backfill(&puller, restart, progress).await.map_err(pull_failure)?;
             drain_inbox(&ctx, &config, &puller).await?;
             summary.print();
             Ok(())
         }
         Command::Reconcile { full, allow_mass_delete } => {
             let (ctx, puller) = puller(&config, allow_mass_delete).await?;
-            let summary =
-                crate::jobs::reconcile(&puller, full, config.reconcile.overlap_secs).await.map_err(pull_failure)?;
+            let summary = crate::pull::jobs::reconcile(&puller, full, config.reconcile.overlap_secs)
+                .await
+                .map_err(pull_failure)?;
             if !summary.ran {
                 println!("another replica is reconciling; nothing done");
                 return Ok(());
@@ -241,7 +242,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             Ok(())
         }
         Command::Demo => {
-            if crate::demo::run(config).await.map_err(runtime)? {
+            if crate::tools::demo::run(config).await.map_err(runtime)? {
                 Ok(())
             } else {
                 Err(runtime(anyhow::anyhow!("the mirror is not equal to the simulator")))
@@ -249,7 +250,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         }
         Command::Status { json } => {
             let pool = connect_migrated(&config).await?;
-            let status = crate::status::Status::read(&pool, &config.database.schema, &config.stripe.api_version)
+            let status = crate::ops::status::Status::read(&pool, &config.database.schema, &config.stripe.api_version)
                 .await
                 .map_err(runtime)?;
             if json {
@@ -264,7 +265,7 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         }
         Command::Events { command: EventsCommand::Retry { id, all_failed: _ } } => {
             let pool = connect_migrated(&config).await?;
-            let n = crate::inbox::retry_failed(&pool, id.as_deref()).await.map_err(runtime)?;
+            let n = crate::storage::inbox::retry_failed(&pool, id.as_deref()).await.map_err(runtime)?;
             match (&id, n) {
                 (Some(id), 0) => {
                     eprintln!("stripe-mirror: {id} is not a failed event; nothing re-queued");
@@ -277,29 +278,30 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Endpoint { command } => {
             let done = match command {
                 EndpointCommand::Create { url, secret_file } => {
-                    crate::endpoints::create(&config, &url, secret_file.as_deref()).await
+                    crate::ops::endpoints::create(&config, &url, secret_file.as_deref()).await
                 }
-                EndpointCommand::Check { url } => crate::endpoints::check(&config, url.as_deref()).await,
-                EndpointCommand::List => crate::endpoints::list(&config).await,
+                EndpointCommand::Check { url } => crate::ops::endpoints::check(&config, url.as_deref()).await,
+                EndpointCommand::List => crate::ops::endpoints::list(&config).await,
             };
             done.map_err(|e| match e {
-                crate::endpoints::EndpointError::Config(c) => Failure::Config(c),
-                crate::endpoints::EndpointError::Problems => Failure::Attention,
+                crate::ops::endpoints::EndpointError::Config(c) => Failure::Config(c),
+                crate::ops::endpoints::EndpointError::Problems => Failure::Attention,
                 e => runtime(e),
             })
         }
         Command::GrantReader { role } => {
             // Not migrated here: a schema refused below must not get the mirror's tables first.
-            let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
-            crate::db::grant_reader(&pool, &config.database.schema, &role).await.map_err(schema_failure)?;
+            let pool = crate::storage::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
+            crate::storage::db::grant_reader(&pool, &config.database.schema, &role).await.map_err(schema_failure)?;
             println!("{role} can now read schema {} (via stripe_mirror_reader)", config.database.schema);
             Ok(())
         }
         Command::Prune => {
             let pool = connect_migrated(&config).await?;
-            let store = crate::store::Store::new(&config.database.schema);
-            let p =
-                crate::retention::prune(&pool, &store, &config.retention, &config.privacy).await.map_err(runtime)?;
+            let store = crate::storage::store::Store::new(&config.database.schema);
+            let p = crate::ops::retention::prune(&pool, &store, &config.retention, &config.privacy)
+                .await
+                .map_err(runtime)?;
             if !p.ran {
                 println!("another replica is pruning; nothing done");
                 return Ok(());
@@ -316,15 +318,15 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
         }
         Command::Changes { after, follow } => {
             // Read-only: no migrations, so a reader's own login can run it too.
-            let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
+            let pool = crate::storage::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
             let mut out = std::io::BufWriter::new(std::io::stdout());
-            crate::feed::print_changes(&pool, after, follow, &mut out).await.map_err(runtime)
+            crate::storage::feed::print_changes(&pool, after, follow, &mut out).await.map_err(runtime)
         }
         Command::Verify { repair } => {
             let (ctx, puller) = puller(&config, false).await?;
             puller.check_identity().await.map_err(pull_failure)?;
             let schema = &config.database.schema;
-            let report = crate::verify::verify_types(&ctx.pool, &puller.api, schema, puller.mirror.types)
+            let report = crate::ops::verify::verify_types(&ctx.pool, &puller.api, schema, puller.mirror.types)
                 .await
                 .map_err(runtime)?;
             print!("{}", report.render());
@@ -334,9 +336,9 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
             if !repair {
                 return Err(Failure::Drift);
             }
-            let n = crate::verify::repair(&ctx.pool, &ctx.mirror, &report).await.map_err(runtime)?;
+            let n = crate::ops::verify::repair(&ctx.pool, &ctx.mirror, &report).await.map_err(runtime)?;
             println!("\nrepaired {n} object(s); verifying again\n");
-            let again = crate::verify::verify_types(&ctx.pool, &puller.api, schema, puller.mirror.types)
+            let again = crate::ops::verify::verify_types(&ctx.pool, &puller.api, schema, puller.mirror.types)
                 .await
                 .map_err(runtime)?;
             print!("{}", again.render());
@@ -358,15 +360,15 @@ async fn run(command: Command, config: Config) -> Result<(), Failure> {
 
 /// A pool on a migrated database (commands that only read or fix bookkeeping).
 async fn connect_migrated(config: &Config) -> Result<sqlx::PgPool, Failure> {
-    let pool = crate::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
-    crate::db::migrate(&pool, &config.database.schema).await.map_err(schema_failure)?;
+    let pool = crate::storage::db::connect(config.database_url()?, 2).await.map_err(runtime)?;
+    crate::storage::db::migrate(&pool, &config.database.schema).await.map_err(schema_failure)?;
     Ok(pool)
 }
 
 /// A refused schema is a configuration error (exit 2, naming `database.schema`).
-fn schema_failure(e: crate::db::SchemaError) -> Failure {
+fn schema_failure(e: crate::storage::db::SchemaError) -> Failure {
     match e {
-        crate::db::SchemaError::Refused(c) => Failure::Config(c),
+        crate::storage::db::SchemaError::Refused(c) => Failure::Config(c),
         e => runtime(e),
     }
 }
@@ -377,9 +379,9 @@ fn runtime(e: impl Into<anyhow::Error>) -> Failure {
 
 /// A pull-path failure: a key of another account or mode (or a restricted
 /// key without `stripe.account_id`) is a configuration error, exit 2.
-fn pull_failure(e: crate::sync::SyncError) -> Failure {
+fn pull_failure(e: crate::pull::sync::SyncError) -> Failure {
     match e {
-        crate::sync::SyncError::Identity(i) if i.is_misconfiguration() => Failure::Usage(i.to_string()),
+        crate::pull::sync::SyncError::Identity(i) if i.is_misconfiguration() => Failure::Usage(i.to_string()),
         e => runtime(e),
     }
 }
@@ -388,11 +390,11 @@ fn pull_failure(e: crate::sync::SyncError) -> Failure {
 async fn puller(
     config: &Config,
     allow_mass_delete: bool,
-) -> Result<(crate::app::Context, std::sync::Arc<crate::sync::Puller>), Failure> {
+) -> Result<(crate::app::Context, std::sync::Arc<crate::pull::sync::Puller>), Failure> {
     config.secret_key()?;
     let ctx = crate::app::Context::connect(config).await.map_err(runtime)?;
-    crate::db::migrate(&ctx.pool, &config.database.schema).await.map_err(schema_failure)?;
-    let mut puller = crate::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), config)
+    crate::storage::db::migrate(&ctx.pool, &config.database.schema).await.map_err(schema_failure)?;
+    let mut puller = crate::pull::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), config)
         .ok_or_else(|| runtime(anyhow::anyhow!("no Stripe client")))?;
     puller.allow_mass_delete = allow_mass_delete;
     Ok((ctx, std::sync::Arc::new(puller)))
@@ -400,17 +402,21 @@ async fn puller(
 
 /// Applies what a command put in the inbox (events catch-up), so a
 /// one-off `reconcile` leaves the tables current without a running `serve`.
-async fn drain_inbox(ctx: &crate::app::Context, config: &Config, puller: &crate::sync::Puller) -> Result<(), Failure> {
+async fn drain_inbox(
+    ctx: &crate::app::Context,
+    config: &Config,
+    puller: &crate::pull::sync::Puller,
+) -> Result<(), Failure> {
     // The identity was checked by the run: it is the tables'.
-    let tables = crate::identity::stored(&ctx.pool).await.map_err(runtime)?;
-    let scope = crate::identity::SharedScope::new(crate::identity::Scope {
+    let tables = crate::storage::identity::stored(&ctx.pool).await.map_err(runtime)?;
+    let scope = crate::storage::identity::SharedScope::new(crate::storage::identity::Scope {
         livemode: tables.as_ref().map(|t| t.livemode),
         account: tables.map(|t| t.account_id),
         api_version: puller.api_version.clone(),
     });
     let shutdown = tokio_util::sync::CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-    let resolver = crate::resolver::Resolver::spawn(
+    let resolver = crate::push::resolver::Resolver::spawn(
         ctx.pool.clone(),
         ctx.mirror.clone(),
         config.apply.clone(),
@@ -418,7 +424,7 @@ async fn drain_inbox(ctx: &crate::app::Context, config: &Config, puller: &crate:
         &mut tasks,
         shutdown.clone(),
     );
-    let worker = crate::worker::Worker {
+    let worker = crate::push::worker::Worker {
         pool: ctx.pool.clone(),
         mirror: ctx.mirror.clone(),
         config: config.apply.clone(),
@@ -446,7 +452,7 @@ async fn drain_inbox(ctx: &crate::app::Context, config: &Config, puller: &crate:
 /// objects otherwise (systemd, CI).
 pub(crate) fn progress_reporter(
     types: crate::registry::TypeSet,
-) -> std::sync::Arc<dyn Fn(crate::event::Kind, u64) + Send + Sync> {
+) -> std::sync::Arc<dyn Fn(crate::push::event::Kind, u64) + Send + Sync> {
     use std::io::IsTerminal;
     if std::io::stderr().is_terminal() {
         let multi = indicatif::MultiProgress::new();

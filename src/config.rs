@@ -380,9 +380,9 @@ impl Config {
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return Err(ConfigError::new("log.format", "must be \"pretty\" or \"json\""));
         }
-        crate::schedule::Schedule::parse(&self.reconcile.events_schedule)
+        crate::ops::schedule::Schedule::parse(&self.reconcile.events_schedule)
             .map_err(|e| ConfigError::new("reconcile.events_schedule", e.to_string()))?;
-        crate::schedule::Schedule::parse(&self.reconcile.full_schedule)
+        crate::ops::schedule::Schedule::parse(&self.reconcile.full_schedule)
             .map_err(|e| ConfigError::new("reconcile.full_schedule", e.to_string()))?;
         if let Some(a) = &self.stripe.account_id {
             if !a.starts_with("acct_") {

@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 #[allow(dead_code)]
-#[path = "../../src/event.rs"]
+#[path = "../../src/push/event.rs"]
 mod event;
 
 fuzz_target!(|data: &[u8]| {

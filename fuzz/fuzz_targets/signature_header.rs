@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use std::time::Duration;
 
 #[allow(dead_code)]
-#[path = "../../src/signature.rs"]
+#[path = "../../src/push/signature.rs"]
 mod signature;
 
 fuzz_target!(|data: &[u8]| {

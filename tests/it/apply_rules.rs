@@ -207,7 +207,7 @@ async fn failing_event_is_retried_then_parked_while_the_rest_flows() {
     assert_eq!(app.event_status("evt_good").await, "applied");
     assert!(app.row("invoices", "in_trunc").await.is_none(), "a failed apply leaves no partial write");
     // `events retry` puts it back in the queue.
-    assert_eq!(stripe_mirror::inbox::retry_failed(&app.pool, Some("evt_bad")).await.unwrap(), 1);
+    assert_eq!(stripe_mirror::storage::inbox::retry_failed(&app.pool, Some("evt_bad")).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -288,12 +288,12 @@ async fn a_batch_with_several_events_for_one_object_keeps_the_newest() {
         .map(|(id, t, name)| (id.to_string(), event(id, "customer.updated", *t, customer("cus_batch", name))))
         .collect();
     let bodies: Vec<String> = evs.iter().map(|(_, e)| e.to_string()).collect();
-    let envs: Vec<stripe_mirror::event::Envelope> =
-        bodies.iter().map(|b| stripe_mirror::event::Envelope::parse(b.as_bytes()).unwrap()).collect();
-    let rows: Vec<(&stripe_mirror::event::Envelope, &str)> =
+    let envs: Vec<stripe_mirror::push::event::Envelope> =
+        bodies.iter().map(|b| stripe_mirror::push::event::Envelope::parse(b.as_bytes()).unwrap()).collect();
+    let rows: Vec<(&stripe_mirror::push::event::Envelope, &str)> =
         envs.iter().zip(&bodies).map(|(e, b)| (e, b.as_str())).collect();
     // One commit, so the workers claim all three in one batch.
-    stripe_mirror::inbox::insert_many(&app.pool, &rows, "webhook").await.unwrap();
+    stripe_mirror::storage::inbox::insert_many(&app.pool, &rows, "webhook").await.unwrap();
     app.drained().await;
     assert_eq!(app.row("customers", "cus_batch").await.unwrap().0["name"], "C");
     assert_eq!(app.event_status("evt_b3").await, "applied");

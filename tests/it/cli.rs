@@ -125,5 +125,5 @@ async fn migrate_into_a_schema_holding_another_tools_tables_creates_nothing_and_
         .fetch_one(&pool)
         .await
         .expect("query");
-    assert_eq!(ours, stripe_mirror::store::Table::ALL.len() as i64);
+    assert_eq!(ours, stripe_mirror::storage::store::Table::ALL.len() as i64);
 }

@@ -42,8 +42,8 @@ async fn acknowledged_events_survive_kill_9_and_are_applied_after_restart() {
 /// applied.
 #[tokio::test]
 async fn a_postgres_crash_loses_no_acknowledged_event_and_lost_applies_are_redone() {
-    let pg = stripe_mirror::pglocal::start(true).await.expect("a Postgres cluster of our own");
-    let db = stripe_mirror::pglocal::create_database(&pg.url, "pgcrash").await.expect("create database");
+    let pg = stripe_mirror::tools::pglocal::start(true).await.expect("a Postgres cluster of our own");
+    let db = stripe_mirror::tools::pglocal::create_database(&pg.url, "pgcrash").await.expect("create database");
     let port = free_port();
     let daemon = Daemon::start(&db, port, &[]).await;
     let http = reqwest::Client::new();
@@ -108,8 +108,8 @@ async fn a_postgres_crash_loses_no_acknowledged_event_and_lost_applies_are_redon
 /// an exact mirror.
 #[tokio::test]
 async fn a_postgres_crash_mid_backfill_keeps_each_checkpoint_with_its_page_and_the_resume_is_exact() {
-    let pg = stripe_mirror::pglocal::start(true).await.expect("a Postgres cluster of our own");
-    let db = stripe_mirror::pglocal::create_database(&pg.url, "bfcrash").await.expect("create database");
+    let pg = stripe_mirror::tools::pglocal::start(true).await.expect("a Postgres cluster of our own");
+    let db = stripe_mirror::tools::pglocal::create_database(&pg.url, "bfcrash").await.expect("create database");
     let s = SimApp::spawn_with(
         |c| {
             c.database.url = Some(db.clone().into());
@@ -123,10 +123,9 @@ async fn a_postgres_crash_mid_backfill_keeps_each_checkpoint_with_its_page_and_t
     .await;
     s.sim.seed(&stripe_sim::SeedSpec { customers: 3_000, ..stripe_sim::SeedSpec::small() });
     let puller = s.puller();
-    let running =
-        tokio::spawn(
-            async move { stripe_mirror::jobs::backfill(&puller, false, std::sync::Arc::new(|_, _| {})).await },
-        );
+    let running = tokio::spawn(async move {
+        stripe_mirror::pull::jobs::backfill(&puller, false, std::sync::Arc::new(|_, _| {})).await
+    });
     let mut conn = PgConnection::connect(&db).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut written = 0;
@@ -217,11 +216,11 @@ async fn the_ack_commits_synchronously_when_the_database_default_is_off() {
 /// acknowledgement: every acknowledged event is in the inbox after recovery.
 #[tokio::test]
 async fn a_postgres_crash_loses_no_acknowledged_event_when_the_role_default_is_asynchronous() {
-    let pg = stripe_mirror::pglocal::start(true).await.expect("a Postgres cluster of our own");
+    let pg = stripe_mirror::tools::pglocal::start(true).await.expect("a Postgres cluster of our own");
     let mut admin = PgConnection::connect(&pg.url).await.unwrap();
     sqlx::query("ALTER ROLE postgres SET synchronous_commit = off").execute(&mut admin).await.unwrap();
     drop(admin);
-    let db = stripe_mirror::pglocal::create_database(&pg.url, "asyncrole").await.expect("create database");
+    let db = stripe_mirror::tools::pglocal::create_database(&pg.url, "asyncrole").await.expect("create database");
     let app = TestApp::spawn_with(|c| c.database.url = Some(db.clone().into())).await;
     let default: String = app.scalar("SHOW synchronous_commit").await;
     assert_eq!(default, "off", "the daemon's sessions inherit the role default");

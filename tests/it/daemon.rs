@@ -97,6 +97,6 @@ impl Daemon {
 /// A signed POST of `body` to `url` with the test secret; the status.
 pub async fn post_signed(http: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<u16, reqwest::Error> {
     let t = chrono::Utc::now().timestamp();
-    let header = format!("t={t},v1={}", stripe_mirror::signature::sign(SECRET, t, &body));
+    let header = format!("t={t},v1={}", stripe_mirror::push::signature::sign(SECRET, t, &body));
     Ok(http.post(url).header("stripe-signature", header).body(body).send().await?.status().as_u16())
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use stripe_mirror::event::applied_event_types;
+use stripe_mirror::push::event::applied_event_types;
 
 use crate::helpers::Scratch;
 
@@ -322,9 +322,9 @@ async fn a_missing_key_exits_2_naming_stripe_secret_key() {
     assert!(out.stderr.contains("STRIPE_SECRET_KEY"), "{}", out.stderr);
 }
 
-fn control(sim: &stripe_sim::Sim, key: &str) -> stripe_mirror::control::Control {
+fn control(sim: &stripe_sim::Sim, key: &str) -> stripe_mirror::stripe::control::Control {
     let config = stripe_mirror::config::StripeConfig { api_base: sim.base_url(), ..Default::default() };
-    stripe_mirror::control::Control::new(&config, &key.to_string().into()).expect("client")
+    stripe_mirror::stripe::control::Control::new(&config, &key.to_string().into()).expect("client")
 }
 
 #[tokio::test]
@@ -339,7 +339,7 @@ async fn the_account_is_the_one_the_key_belongs_to() {
 
 #[tokio::test]
 async fn a_restricted_key_may_not_read_the_account_and_a_wrong_key_is_rejected() {
-    use stripe_mirror::control::ControlError;
+    use stripe_mirror::stripe::control::ControlError;
     let sim = sim().await;
     sim.add_restricted_key("rk_test_restricted");
     let e = control(&sim, "rk_test_restricted").account().await.unwrap_err();

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use stripe_mirror::feed::{self, Change, FeedError};
-use stripe_mirror::store::{Row, Store, Table, Version};
+use stripe_mirror::storage::feed::{self, Change, FeedError};
+use stripe_mirror::storage::store::{Row, Store, Table, Version};
 
 use crate::helpers::*;
 
@@ -23,8 +23,8 @@ struct Db {
 impl Db {
     async fn new() -> Db {
         let url = fresh_database().await;
-        let pool = stripe_mirror::db::connect(&url.clone().into(), 12).await.expect("connect");
-        stripe_mirror::db::migrate(&pool, "stripe").await.expect("migrate");
+        let pool = stripe_mirror::storage::db::connect(&url.clone().into(), 12).await.expect("connect");
+        stripe_mirror::storage::db::migrate(&pool, "stripe").await.expect("migrate");
         Db { pool, store: Store::new("stripe"), url }
     }
 
@@ -273,8 +273,9 @@ async fn a_position_older_than_retention_is_refused_with_a_hint_to_reread_the_ta
         .await
         .expect("age them");
     let config = stripe_mirror::config::Config::default();
-    let pruned =
-        stripe_mirror::retention::prune(&db.pool, &db.store, &config.retention, &config.privacy).await.expect("prune");
+    let pruned = stripe_mirror::ops::retention::prune(&db.pool, &db.store, &config.retention, &config.privacy)
+        .await
+        .expect("prune");
     assert_eq!((pruned.changes_deleted, pruned.changes_pruned_through), (3, all[2].position));
 
     match db.after(0, 10).await {
@@ -338,7 +339,7 @@ async fn the_reader_role_can_follow_the_feed_but_reads_nothing_else_of_stripe_mi
         .await
         .expect("revoke");
 
-    stripe_mirror::db::grant_reader(&db.pool, "stripe", &role).await.expect("grant-reader");
+    stripe_mirror::storage::db::grant_reader(&db.pool, "stripe", &role).await.expect("grant-reader");
     sqlx::query(sqlx::AssertSqlSafe(format!("SET ROLE {role}"))).execute(&mut *conn).await.expect("set role");
     let got = feed::changes_after(&mut conn, 0, 10).await.expect("the reader calls the feed");
     assert_eq!(ops(&got), [("cus_r".to_string(), "insert".to_string())]);

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use sqlx::{PgPool, Row};
 use stripe_mirror::app::{self, Running};
 use stripe_mirror::config::Config;
-use stripe_mirror::pglocal::{self, LocalPostgres};
+use stripe_mirror::tools::pglocal::{self, LocalPostgres};
 use tokio::sync::OnceCell;
 
 pub const SECRET: &str = "whsec_test_secret";
@@ -96,7 +96,7 @@ impl TestApp {
     pub async fn post_event(&self, event: &Value) -> reqwest::StatusCode {
         let body = serde_json::to_vec(event).expect("serialize");
         let t = chrono::Utc::now().timestamp();
-        let header = format!("t={t},v1={}", stripe_mirror::signature::sign(SECRET, t, &body));
+        let header = format!("t={t},v1={}", stripe_mirror::push::signature::sign(SECRET, t, &body));
         self.post_raw(Some(&header), body).await
     }
 
@@ -223,9 +223,9 @@ impl SimApp {
         SimApp { app, sim }
     }
 
-    pub fn puller(&self) -> std::sync::Arc<stripe_mirror::sync::Puller> {
+    pub fn puller(&self) -> std::sync::Arc<stripe_mirror::pull::sync::Puller> {
         let ctx = &self.app.running.context;
-        let puller = stripe_mirror::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), &self.app.config);
+        let puller = stripe_mirror::pull::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), &self.app.config);
         std::sync::Arc::new(puller.expect("client configured"))
     }
 
@@ -235,20 +235,22 @@ impl SimApp {
         self.app.drained().await;
     }
 
-    pub async fn backfill(&self) -> stripe_mirror::jobs::Summary {
-        stripe_mirror::jobs::backfill(&self.puller(), false, std::sync::Arc::new(|_, _| {})).await.expect("backfill")
+    pub async fn backfill(&self) -> stripe_mirror::pull::jobs::Summary {
+        stripe_mirror::pull::jobs::backfill(&self.puller(), false, std::sync::Arc::new(|_, _| {}))
+            .await
+            .expect("backfill")
     }
 
-    pub async fn reconcile(&self, full: bool) -> stripe_mirror::jobs::Summary {
-        let s = stripe_mirror::jobs::reconcile(&self.puller(), full, 300).await.expect("reconcile");
+    pub async fn reconcile(&self, full: bool) -> stripe_mirror::pull::jobs::Summary {
+        let s = stripe_mirror::pull::jobs::reconcile(&self.puller(), full, 300).await.expect("reconcile");
         self.app.drained().await;
         s
     }
 
     /// The mirror equals the simulator, table by table and field by field
-    /// (the rule is `stripe_mirror::compare`'s). Returns the rows compared.
+    /// (the rule is `stripe_mirror::tools::compare`'s). Returns the rows compared.
     pub async fn assert_mirror_exact(&self) -> usize {
-        let diffs = stripe_mirror::compare::compare(&self.app.pool, "stripe", &self.sim).await.expect("compare");
+        let diffs = stripe_mirror::tools::compare::compare(&self.app.pool, "stripe", &self.sim).await.expect("compare");
         for d in &diffs {
             assert!(d.equal(), "{}: {} rows differ, e.g. {:?}", d.table, d.mismatch_count, d.mismatches);
         }

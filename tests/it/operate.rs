@@ -245,7 +245,7 @@ async fn status_says_what_needs_attention_and_events_retry_requeues() {
         .expect("a JSON document")
         .unwrap_or_else(|e| panic!("status --json is JSON: {e}: {json}"));
     assert_eq!(v["failed_events"], 1);
-    assert_eq!(v["tables"].as_array().map(Vec::len), Some(stripe_mirror::store::Table::ALL.len()));
+    assert_eq!(v["tables"].as_array().map(Vec::len), Some(stripe_mirror::storage::store::Table::ALL.len()));
     assert_eq!(v["tables"][2]["table"], "customers");
     assert_eq!(v["tables"][2]["live"], 1);
 

@@ -15,11 +15,11 @@ use crate::helpers::*;
 #[tokio::test]
 async fn hot_statements_reach_rows_through_an_index_even_when_planned_on_empty_tables() {
     let url = fresh_database().await;
-    let pool = stripe_mirror::db::connect(&url.clone().into(), 2).await.expect("connect");
-    stripe_mirror::db::migrate(&pool, "stripe").await.expect("migrate");
-    let store = stripe_mirror::store::Store::new("stripe");
+    let pool = stripe_mirror::storage::db::connect(&url.clone().into(), 2).await.expect("connect");
+    stripe_mirror::storage::db::migrate(&pool, "stripe").await.expect("migrate");
+    let store = stripe_mirror::storage::store::Store::new("stripe");
     let statements: Vec<&str> =
-        stripe_mirror::inbox::HOT_STATEMENTS.iter().copied().chain(store.statements()).collect();
+        stripe_mirror::storage::inbox::HOT_STATEMENTS.iter().copied().chain(store.statements()).collect();
     assert!(statements.len() > 20, "{} statements", statements.len());
 
     let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");

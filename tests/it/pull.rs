@@ -62,10 +62,9 @@ async fn interrupted_backfill(rate: u32, windows: u32, customers: usize, stop_at
     .await;
     s.sim.seed(&SeedSpec { customers, ..SeedSpec::small() });
     let puller = s.puller();
-    let running =
-        tokio::spawn(
-            async move { stripe_mirror::jobs::backfill(&puller, false, std::sync::Arc::new(|_, _| {})).await },
-        );
+    let running = tokio::spawn(async move {
+        stripe_mirror::pull::jobs::backfill(&puller, false, std::sync::Arc::new(|_, _| {})).await
+    });
     loop {
         let done: i64 = s.app.scalar("SELECT count(*) FROM stripe.customers").await;
         if done >= stop_at {
@@ -261,7 +260,8 @@ async fn webhook_newer_than_a_backfill_page_is_not_overwritten() {
 #[tokio::test]
 async fn rejected_key_stops_with_the_documented_message() {
     let s = SimApp::spawn_with(|c| c.stripe.secret_key = Some("sk_test_wrong".to_string().into()), false).await;
-    let err = stripe_mirror::jobs::backfill(&s.puller(), false, std::sync::Arc::new(|_, _| {})).await.unwrap_err();
+    let err =
+        stripe_mirror::pull::jobs::backfill(&s.puller(), false, std::sync::Arc::new(|_, _| {})).await.unwrap_err();
     assert!(err.to_string().contains("STRIPE_SECRET_KEY was rejected by Stripe"), "{err}");
 }
 
@@ -296,8 +296,10 @@ async fn two_reconcilers_at_once_run_one_at_a_time() {
     s.sim.seed(&SeedSpec::small());
     s.backfill().await;
     let (p1, p2) = (s.puller(), s.puller());
-    let (a, b) =
-        tokio::join!(stripe_mirror::jobs::reconcile(&p1, true, 300), stripe_mirror::jobs::reconcile(&p2, true, 300));
+    let (a, b) = tokio::join!(
+        stripe_mirror::pull::jobs::reconcile(&p1, true, 300),
+        stripe_mirror::pull::jobs::reconcile(&p2, true, 300)
+    );
     let ran = [a.unwrap().ran, b.unwrap().ran];
     assert_eq!(ran.iter().filter(|r| **r).count(), 1, "{ran:?}");
 }

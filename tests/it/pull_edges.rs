@@ -78,7 +78,7 @@ async fn a_backfill_resuming_after_a_deleted_object_pages_on_from_its_created_ti
         if s.sim.retrieve(Kind::Customer, &id).is_some_and(|c| c.get("deleted").is_none()) {
             s.sim.delete(Kind::Customer, &id).unwrap();
         }
-        stripe_mirror::jobs::backfill(&puller, false, std::sync::Arc::new(|_, _| {}))
+        stripe_mirror::pull::jobs::backfill(&puller, false, std::sync::Arc::new(|_, _| {}))
             .await
             .expect("the backfill recovers from the deleted cursor");
         let rows: i64 = s.app.scalar("SELECT count(*) FROM stripe.customers WHERE NOT deleted").await;
@@ -145,7 +145,7 @@ async fn a_sweep_beside_a_burst_of_webhooks_on_the_same_rows_succeeds() {
     let ids: Vec<String> = s.app.scalar::<Vec<String>>("SELECT array_agg(id ORDER BY id) FROM stripe.customers").await;
     let sweep = {
         let puller = s.puller();
-        tokio::spawn(async move { stripe_mirror::jobs::reconcile(&puller, true, 300).await })
+        tokio::spawn(async move { stripe_mirror::pull::jobs::reconcile(&puller, true, 300).await })
     };
     for (n, id) in ids.iter().enumerate().take(300) {
         s.sim.update(Kind::Customer, id, json!({"name": format!("burst {n}")})).unwrap();

@@ -36,7 +36,8 @@ async fn an_event_of_the_other_mode_is_acknowledged_ignored_counted_and_flagged_
     let (data, _) = app.row("customers", "cus_m").await.expect("row");
     assert_eq!(data["name"], "Test mode", "the live-mode event changed nothing");
     assert!(metrics(&app).await.contains(r#"stripe_mirror_events_isolated_total{reason="other_mode"} 1"#));
-    let status = stripe_mirror::status::Status::read(&app.pool, "stripe", "2026-08-26.dahlia").await.expect("status");
+    let status =
+        stripe_mirror::ops::status::Status::read(&app.pool, "stripe", "2026-08-26.dahlia").await.expect("status");
     assert!(status.needs_attention());
     assert!(status.attention.iter().any(|a| a.contains("another mode")), "{:?}", status.attention);
 }

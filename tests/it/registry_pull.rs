@@ -25,14 +25,16 @@ async fn a_type_the_key_may_not_list_is_skipped_with_a_warning_and_the_run_goes_
     // A restricted key may not read GET /v1/account either.
     config.stripe.account_id = Some(s.sim.account_id().to_string());
     let ctx = stripe_mirror::app::Context::connect(&config).await.expect("connect");
-    let puller = stripe_mirror::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), &config).expect("puller");
-    let summary = stripe_mirror::jobs::backfill(&Arc::new(puller), false, Arc::new(|_, _| {})).await.expect("backfill");
+    let puller = stripe_mirror::pull::sync::Puller::new(ctx.pool.clone(), ctx.mirror.clone(), &config).expect("puller");
+    let summary =
+        stripe_mirror::pull::jobs::backfill(&Arc::new(puller), false, Arc::new(|_, _| {})).await.expect("backfill");
     let invoices = summary.per_kind["invoice"].skipped.clone().unwrap_or_default();
     assert!(invoices.contains("may not read /v1/invoices"), "{invoices}");
     assert!(summary.per_kind["customer"].inserted >= 1, "the run went on");
     assert!(s.app.row("customers", cus["id"].as_str().expect("id")).await.is_some());
-    let status =
-        stripe_mirror::status::Status::read(&s.app.pool, "stripe", &config.stripe.api_version).await.expect("status");
+    let status = stripe_mirror::ops::status::Status::read(&s.app.pool, "stripe", &config.stripe.api_version)
+        .await
+        .expect("status");
     assert!(
         status.skipped_types.iter().any(|t| t.r#type == "invoice" && t.run == "backfill"),
         "{:?}",
@@ -72,7 +74,7 @@ async fn a_full_sweep_costs_what_the_registry_says() {
     let s = SimApp::spawn_with(
         |c| {
             c.mirror.objects =
-                Some(stripe_mirror::compare::simulated_types().tables().iter().map(|t| t.to_string()).collect())
+                Some(stripe_mirror::tools::compare::simulated_types().tables().iter().map(|t| t.to_string()).collect())
         },
         false,
     )
@@ -114,7 +116,7 @@ async fn a_full_sweep_costs_what_the_registry_says() {
     assert_eq!(paged_once, 0, "sessions stored unchanged with their line items are not paged again");
     let windows = u64::from(s.app.config.stripe.list_windows);
     let mut model = cost::Cost::default();
-    for kind in stripe_mirror::compare::simulated_types().iter() {
+    for kind in stripe_mirror::tools::compare::simulated_types().iter() {
         let c = cost::full_sweep(kind, &size_of(&s.sim, kind), windows);
         println!("{:<14} {:>5}..{:<5} requests", kind.def().table, c.min, c.max);
         model = model + c;

@@ -173,7 +173,7 @@ async fn events_of_types_left_out_of_mirror_objects_are_acknowledged_and_ignored
     .await;
     assert_eq!(app.event_status("evt_o1").await, "ignored");
     let detail: String = app.scalar("SELECT outcome_detail FROM stripe_mirror.events WHERE id = 'evt_o1'").await;
-    assert_eq!(detail, stripe_mirror::apply::NOT_SELECTED);
+    assert_eq!(detail, stripe_mirror::push::apply::NOT_SELECTED);
     assert!(app.row("coupons", "Z4OV52SU").await.is_none());
     assert_eq!(app.event_status("evt_o2").await, "applied");
 }
@@ -210,7 +210,7 @@ impl StubStripe {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let stop = tokio_util::sync::CancellationToken::new();
         let routes = warp::get().and(account.or(lines).or(retrieve));
-        tokio::spawn(stripe_mirror::server::serve(listener, routes, stop.clone(), 64));
+        tokio::spawn(stripe_mirror::push::server::serve(listener, routes, stop.clone(), 64));
         StubStripe { url, session, items, _stop: stop.drop_guard() }
     }
 }
@@ -255,7 +255,7 @@ async fn a_checkout_session_event_is_applied_with_its_line_items_paged_from_the_
 
 #[tokio::test]
 async fn a_sweep_pages_line_items_only_for_sessions_new_or_changed_since_they_were_paged() {
-    use stripe_mirror::store::{Row, Store, Version};
+    use stripe_mirror::storage::store::{Row, Store, Version};
     let app = TestApp::spawn().await;
     let store = Store::new("stripe");
     let kind = stripe_mirror::registry::Kind::by_table("checkout_sessions").expect("registered");

@@ -5,9 +5,9 @@
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use stripe_mirror::config::{PrivacyConfig, RetentionConfig};
-use stripe_mirror::event::Envelope;
-use stripe_mirror::retention::{self, Pruned};
-use stripe_mirror::store::{Row, Store, Table, Version};
+use stripe_mirror::ops::retention::{self, Pruned};
+use stripe_mirror::push::event::Envelope;
+use stripe_mirror::storage::store::{Row, Store, Table, Version};
 
 use crate::helpers::*;
 
@@ -22,8 +22,8 @@ struct Db {
 impl Db {
     async fn new() -> Db {
         let url = fresh_database().await;
-        let pool = stripe_mirror::db::connect(&url.clone().into(), 4).await.expect("connect");
-        stripe_mirror::db::migrate(&pool, "stripe").await.expect("migrate");
+        let pool = stripe_mirror::storage::db::connect(&url.clone().into(), 4).await.expect("connect");
+        stripe_mirror::storage::db::migrate(&pool, "stripe").await.expect("migrate");
         Db { pool, store: Store::new("stripe"), url }
     }
 
@@ -34,7 +34,7 @@ impl Db {
         let envelopes: Vec<Envelope> =
             bodies.iter().map(|b| Envelope::parse(b.as_bytes()).expect("an event")).collect();
         let rows: Vec<(&Envelope, &str)> = envelopes.iter().zip(&bodies).map(|(e, b)| (e, b.as_str())).collect();
-        stripe_mirror::inbox::insert_many(&self.pool, &rows, "webhook").await.expect("insert");
+        stripe_mirror::storage::inbox::insert_many(&self.pool, &rows, "webhook").await.expect("insert");
         for (e, status) in events {
             sqlx::query("UPDATE stripe_mirror.events SET status = $2 WHERE id = $1")
                 .bind(e["id"].as_str())
@@ -84,7 +84,8 @@ impl Db {
         let mut ops = Vec::new();
         for _ in 0..400 {
             let mut conn = self.pool.acquire().await.expect("conn");
-            let changes = stripe_mirror::feed::changes_after(&mut conn, position, 100_000).await.expect("feed");
+            let changes =
+                stripe_mirror::storage::feed::changes_after(&mut conn, position, 100_000).await.expect("feed");
             ops = changes.into_iter().map(|c| (c.id, c.op)).collect();
             if ops.len() >= want {
                 return ops;
@@ -229,7 +230,7 @@ async fn a_replica_that_finds_the_prune_lock_taken_does_nothing() {
 #[tokio::test]
 async fn with_redaction_on_a_deleted_customer_keeps_only_stripes_stub_whoever_writes_it() {
     let db = Db::new().await;
-    stripe_mirror::privacy::store_setting(&db.pool, true).await.expect("setting");
+    stripe_mirror::ops::privacy::store_setting(&db.pool, true).await.expect("setting");
     let full = customer("cus_gone", "Gone");
     db.upsert(Table::Customers, 100, &full).await;
     db.tombstone(&full, 200).await;
@@ -243,7 +244,7 @@ async fn with_redaction_on_a_deleted_customer_keeps_only_stripes_stub_whoever_wr
     let kept = customer("cus_kept", "Kept");
     db.upsert(Table::Customers, 100, &kept).await;
     assert_eq!(db.customer("cus_kept").await.0, kept);
-    stripe_mirror::privacy::store_setting(&db.pool, false).await.expect("setting");
+    stripe_mirror::ops::privacy::store_setting(&db.pool, false).await.expect("setting");
     db.tombstone(&kept, 200).await;
     assert_eq!(db.customer("cus_kept").await.0["name"], "Kept");
 }

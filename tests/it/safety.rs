@@ -104,7 +104,8 @@ async fn a_sweep_that_would_tombstone_a_large_share_of_a_table_tombstones_none()
     // Deletions the events cannot tell (older than the cursor): only the
     // sweep finds them.
     skip_events_until(&s, s.sim.now() + 1_000).await;
-    let err = stripe_mirror::jobs::reconcile(&s.puller(), true, 300).await.expect_err("the guard stops the sweep");
+    let err =
+        stripe_mirror::pull::jobs::reconcile(&s.puller(), true, 300).await.expect_err("the guard stops the sweep");
     let text = err.to_string();
     assert!(text.contains("would tombstone 30 of the 100 live rows of customers"), "{text}");
     assert!(text.contains("--allow-mass-delete"), "{text}");

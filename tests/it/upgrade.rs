@@ -14,7 +14,7 @@ use crate::helpers::{customer, event, fresh_database, test_config};
 async fn events_stored_as_jsonb_before_migration_3_survive_it_and_are_applied() {
     let db = fresh_database().await;
     let pool = PgPool::connect(&db).await.expect("connect");
-    stripe_mirror::db::migrate_to(&pool, "stripe", 2).await.expect("migrate to version 2");
+    stripe_mirror::storage::db::migrate_to(&pool, "stripe", 2).await.expect("migrate to version 2");
     let ev = event("evt_before_upgrade", "customer.created", 100, customer("cus_before_upgrade", "Old"));
     // What the previous version's inbox writer did: the body cast to jsonb.
     sqlx::query(
@@ -57,7 +57,7 @@ async fn events_stored_as_jsonb_before_migration_3_survive_it_and_are_applied() 
 async fn subscription_periods_stored_before_migration_4_equal_what_its_functions_compute() {
     let db = fresh_database().await;
     let pool = PgPool::connect(&db).await.expect("connect");
-    stripe_mirror::db::migrate_to(&pool, "stripe", 3).await.expect("migrate to version 3");
+    stripe_mirror::storage::db::migrate_to(&pool, "stripe", 3).await.expect("migrate to version 3");
     let item = |start: serde_json::Value, end: serde_json::Value| json!({"id": "si", "current_period_start": start, "current_period_end": end});
     let items = |list: Vec<serde_json::Value>| json!({"object": "list", "data": list, "has_more": false});
     // (id, subscription, expected start, expected end) in Unix seconds.
@@ -99,7 +99,7 @@ async fn subscription_periods_stored_before_migration_4_equal_what_its_functions
             .await
             .expect("insert with the functions of migration 1");
     }
-    stripe_mirror::db::migrate(&pool, "stripe").await.expect("migrate to current");
+    stripe_mirror::storage::db::migrate(&pool, "stripe").await.expect("migrate to current");
 
     // Stored by the old functions, recomputed by the new ones: no difference.
     let differ: Vec<String> = sqlx::query_scalar(

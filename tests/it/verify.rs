@@ -65,12 +65,12 @@ async fn cli(s: &SimApp, args: &[&str]) -> (i32, String) {
     .expect("the CLI ran")
 }
 
-async fn report(s: &SimApp) -> stripe_mirror::verify::Report {
+async fn report(s: &SimApp) -> stripe_mirror::ops::verify::Report {
     let api = s.app.running.context.mirror.api.clone().expect("client");
-    stripe_mirror::verify::verify(&s.app.pool, &api, "stripe").await.expect("verify")
+    stripe_mirror::ops::verify::verify(&s.app.pool, &api, "stripe").await.expect("verify")
 }
 
-fn ids(d: &stripe_mirror::verify::Drift) -> BTreeSet<&str> {
+fn ids(d: &stripe_mirror::ops::verify::Drift) -> BTreeSet<&str> {
     d.ids.iter().map(String::as_str).collect()
 }
 
@@ -80,7 +80,7 @@ async fn verify_exits_0_when_the_mirror_equals_what_the_api_lists() {
     let r = report(&s).await;
     assert!(r.equal(), "{}", r.render());
     let tables: Vec<&str> = r.tables.iter().map(|t| t.table).collect();
-    assert_eq!(tables.len(), stripe_mirror::store::Table::ALL.len(), "{tables:?}");
+    assert_eq!(tables.len(), stripe_mirror::storage::store::Table::ALL.len(), "{tables:?}");
     let items = r.tables.iter().find(|t| t.table == "subscription_items").expect("items");
     assert!(items.listed >= 15 && items.listed == items.mirror_live, "{}", r.render());
     let (code, text) = cli(&s, &["verify"]).await;

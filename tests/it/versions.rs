@@ -60,7 +60,8 @@ async fn a_dashboard_endpoint_in_an_older_version_and_a_catch_up_leave_every_row
     let old_shape: i64 =
         s.app.scalar("SELECT count(*) FROM stripe.subscriptions WHERE data ? 'current_period_start'").await;
     assert_eq!(old_shape, 0);
-    let status = stripe_mirror::status::Status::read(&s.app.pool, "stripe", "2026-08-26.dahlia").await.expect("status");
+    let status =
+        stripe_mirror::ops::status::Status::read(&s.app.pool, "stripe", "2026-08-26.dahlia").await.expect("status");
     assert!(status.other_versions_last_day.iter().any(|c| c.key == PRE_BASIL_API_VERSION && c.events > 0));
 }
 
@@ -80,9 +81,9 @@ async fn events_of_one_object_in_another_version_cost_one_retrieve_together() {
         })
         .collect();
     let envelopes: Vec<_> =
-        bodies.iter().map(|b| stripe_mirror::event::Envelope::parse(b.as_bytes()).expect("an event")).collect();
+        bodies.iter().map(|b| stripe_mirror::push::event::Envelope::parse(b.as_bytes()).expect("an event")).collect();
     let rows: Vec<_> = envelopes.iter().zip(&bodies).map(|(e, b)| (e, b.as_str())).collect();
-    stripe_mirror::inbox::insert_many(&app.pool, &rows, "webhook").await.expect("stored");
+    stripe_mirror::storage::inbox::insert_many(&app.pool, &rows, "webhook").await.expect("stored");
     app.drained().await;
     let retrieves: u64 =
         sim.request_stats().by_route.get("GET /v1/customers/{id}").map(|by| by.values().sum()).unwrap_or(0);

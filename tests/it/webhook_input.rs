@@ -2,7 +2,7 @@
 //! the durability and dedup promises of a good one.
 
 use serde_json::json;
-use stripe_mirror::signature::sign;
+use stripe_mirror::push::signature::sign;
 
 use crate::helpers::*;
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sqlx::PgPool;
-use stripe_mirror::signature::sign;
+use stripe_mirror::push::signature::sign;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;

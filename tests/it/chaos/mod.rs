@@ -1,6 +1,6 @@
 //! The chaos suite (issue 6): the real `serve` binary, a real Postgres and
 //! the Stripe simulator driven through faults, and afterwards the tables
-//! must equal the simulator's state row by row (`stripe_mirror::compare`).
+//! must equal the simulator's state row by row (`stripe_mirror::tools::compare`).
 //!
 //! CI mode (plain `cargo test`) runs every scenario at a size that fits CI
 //! time; `CHAOS_LONG=1` runs the full sizes of the issue (10,000-event
@@ -248,10 +248,10 @@ pub async fn drained(pool: &PgPool, timeout: Duration) -> Inbox {
 /// The tables equal the simulator, table by table and field by field.
 /// Returns the number of simulator rows compared.
 pub async fn assert_mirror_exact(pool: &PgPool, sim: &Sim) -> usize {
-    let diffs = stripe_mirror::compare::compare(pool, "stripe", sim).await.expect("compare");
+    let diffs = stripe_mirror::tools::compare::compare(pool, "stripe", sim).await.expect("compare");
     let equal = diffs.iter().all(|d| d.equal());
     if !equal {
-        stripe_mirror::compare::print(&diffs);
+        stripe_mirror::tools::compare::print(&diffs);
         for d in diffs.iter().filter(|d| !d.equal()) {
             for id in d.mismatches.iter().take(3) {
                 let row: Option<(serde_json::Value, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -277,7 +277,7 @@ pub async fn assert_mirror_exact(pool: &PgPool, sim: &Sim) -> usize {
 }
 
 fn table_kind(table: &str) -> stripe_sim::Kind {
-    stripe_mirror::compare::TABLES.iter().find(|(_, t)| *t == table).map(|(k, _)| *k).expect("known table")
+    stripe_mirror::tools::compare::TABLES.iter().find(|(_, t)| *t == table).map(|(k, _)| *k).expect("known table")
 }
 
 /// A sum of one counter family in a `/metrics` text, over the lines whose

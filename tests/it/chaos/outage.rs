@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
-use stripe_mirror::pglocal;
+use stripe_mirror::tools::pglocal;
 use stripe_sim::{CustomerParams, Sim, SimConfig};
 
 use super::crash::{burst, in_inbox, stripe_like_delivery, until_delivered};

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use secrecy::SecretString;
-use stripe_mirror::event::{classify, Envelope};
-use stripe_mirror::signature::{parse_header, sign, verify, SignatureError};
+use stripe_mirror::push::event::{classify, Envelope};
+use stripe_mirror::push::signature::{parse_header, sign, verify, SignatureError};
 
 fn secrets(list: &[&str]) -> Vec<SecretString> {
     list.iter().map(|s| SecretString::from(s.to_string())).collect()
