@@ -23,7 +23,7 @@ use crate::store::Kind;
 use crate::{Sim, SimError};
 
 /// Share of the steps (in percent) that operate on the payment-side kinds.
-pub(super) const EXTRA_PERCENT: u32 = 30;
+pub(super) const EXTRA_PERCENT: u32 = 35;
 
 /// Caller-chosen coupon ids: each is deleted when live and created again
 /// when deleted, so incarnations of one id follow each other.
@@ -173,7 +173,7 @@ impl Sim {
             })
             .map_or("payment_intent.create", |a| a.1);
         let customer = m.x.pick(&m.customers);
-        let x = &mut m.x;
+        let (x, live_customers) = (&mut m.x, &m.customers);
         let did = match action {
             "coupon.create" => {
                 let params = match x.rng.bool() {
@@ -210,6 +210,7 @@ impl Sim {
             "coupon.custom" => {
                 let id = CUSTOM_COUPONS[x.rng.usize(..CUSTOM_COUPONS.len())];
                 if x.custom_live.contains(&id) {
+                    x.custom_live.retain(|k| *k != id);
                     self.delete(Kind::Coupon, id)?;
                 } else {
                     let params = CouponParams {
@@ -438,7 +439,7 @@ impl Sim {
             },
             "setup_intent.create" => {
                 let (customer, payment_method) = match pick(&mut x.rng, &x.payment_methods) {
-                    Some((pm, c)) if x.rng.bool() => (Some(c), Some(pm)),
+                    Some((pm, c)) if x.rng.bool() && live_customers.contains(&c) => (Some(c), Some(pm)),
                     _ => (customer, None),
                 };
                 let has_method = payment_method.is_some();
@@ -494,7 +495,9 @@ impl Sim {
                         true => {
                             let session = self.retrieve(Kind::CheckoutSession, &cs).unwrap_or_default();
                             let amount = session["amount_total"].as_i64().unwrap_or(0).max(50);
-                            let customer = session["customer"].as_str().map(str::to_owned);
+                            // Its customer may have been deleted since.
+                            let customer =
+                                session["customer"].as_str().map(str::to_owned).filter(|c| live_customers.contains(c));
                             let params = PaymentIntentParams { amount, customer, ..Default::default() };
                             let pi = id_of(&self.create_payment_intent(params)?);
                             let done = self.transition(Kind::PaymentIntent, &pi, "succeeded", json!({}))?;
