@@ -3,8 +3,8 @@
 //! cancellations, invoices finalized/paid/voided/marked uncollectible/deleted,
 //! a subscription with more items and an invoice with more lines than Stripe
 //! embeds — played on the simulated clock so that many events share a second.
-//! About 30 % of the steps operate on the payment-side kinds (coupons through
-//! checkout sessions: `payments.rs`).
+//! About a third of the steps operate on the payment-side kinds (coupons
+//! through checkout sessions: `payments.rs`).
 //!
 //! The choice of operations is reproducible from `rng_seed` (object ids are
 //! random). Operations the simulator refuses (an invalid state transition the
