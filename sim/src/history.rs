@@ -3,10 +3,14 @@
 //! cancellations, invoices finalized/paid/voided/marked uncollectible/deleted,
 //! a subscription with more items and an invoice with more lines than Stripe
 //! embeds — played on the simulated clock so that many events share a second.
+//! About a third of the steps operate on the payment-side kinds (coupons
+//! through checkout sessions: `payments.rs`).
 //!
 //! The choice of operations is reproducible from `rng_seed` (object ids are
 //! random). Operations the simulator refuses (an invalid state transition the
 //! script did not foresee) are counted as `refused`, not as mutations.
+
+mod payments;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -93,6 +97,8 @@ struct Model {
     customers: Vec<String>,
     subs: Vec<Sub>,
     invoices: Vec<(String, InvoiceState)>,
+    /// The payment-side kinds, with a random stream of their own.
+    x: payments::Extra,
     report: HistoryReport,
 }
 
@@ -135,6 +141,7 @@ impl Sim {
             customers: Vec::new(),
             subs: Vec::new(),
             invoices: Vec::new(),
+            x: payments::Extra::new(spec.rng_seed),
             report: HistoryReport { first_second: start, ..HistoryReport::default() },
         };
         let result = self.play(spec, per_second, &mut m).await;
@@ -145,14 +152,20 @@ impl Sim {
 
     async fn play(&self, spec: &HistorySpec, per_second: usize, m: &mut Model) -> Result<(), SimError> {
         self.setup(spec, m)?;
+        self.extra_setup(m)?;
         while m.report.mutations < spec.mutations {
-            match self.step(m) {
+            // The payment-side steps draw only on their own stream, so the
+            // core steps are the same, in the same order, as without them.
+            let extra = m.x.rng.u32(..100) < payments::EXTRA_PERCENT;
+            let result = if extra { self.extra_step(m) } else { self.step(m) };
+            match result {
                 Ok(()) => {}
                 // An operation the model thought valid; Stripe would say no too.
                 Err(SimError::InvalidRequest { .. }) | Err(SimError::NotFound { .. }) => m.report.refused += 1,
                 Err(e) => return Err(e),
             }
-            if m.rng.usize(..per_second) == 0 {
+            let rng = if extra { &mut m.x.rng } else { &mut m.rng };
+            if rng.usize(..per_second) == 0 {
                 self.advance(1);
                 if !spec.pace.is_zero() {
                     tokio::time::sleep(spec.pace).await;
@@ -525,26 +538,69 @@ mod tests {
     async fn a_history_covers_every_type_and_ends_in_the_past() {
         let sim = Sim::start(SimConfig::default()).await.unwrap();
         let spec = HistorySpec {
-            mutations: 600,
+            mutations: 1_000,
             big_subscription_items: 15,
             big_invoice_lines: 12,
             pace: Duration::ZERO,
             ..HistorySpec::default()
         };
         let report = sim.play_history(&spec).await.unwrap();
-        assert_eq!(report.mutations, 600);
+        assert_eq!(report.mutations, 1_000);
         for action in
             ["customer.delete", "subscription.cancel", "invoice.pay", "invoice.void", "invoice.delete", "price.update"]
         {
             assert!(report.by_action.get(action).copied().unwrap_or(0) > 0, "{action}: {:?}", report.by_action);
         }
         let events = sim.events();
-        assert!(events.len() > 600, "{} events", events.len());
+        assert!(events.len() > 1_000, "{} events", events.len());
         let newest = events.iter().filter_map(|e| e["created"].as_i64()).max().unwrap();
         assert!(newest <= real_now(), "every event is in the past");
-        assert!(report.last_second - report.first_second < 600 / 4, "many events share a second");
+        assert!(report.last_second - report.first_second < 1_000 / 4, "many events share a second");
         let items = sim.snapshot_children(Kind::SubscriptionItem, &report.big_subscription);
         assert_eq!(items.len(), 15);
+        for action in [
+            "coupon.custom",
+            "promotion_code.create",
+            "tax_rate.update",
+            "invoice_item.delete",
+            "credit_note.create",
+            "subscription_schedule.create",
+            "payment_intent.succeed",
+            "refund.create",
+            "payment_method.detach",
+            "setup_intent.create",
+            "checkout.complete",
+            "checkout.expire",
+        ] {
+            assert!(report.by_action.get(action).copied().unwrap_or(0) > 0, "{action}: {:?}", report.by_action);
+        }
+        let payment_side: usize =
+            report.by_action.iter().filter(|(a, _)| payments::is_payment_side(a)).map(|(_, n)| n).sum();
+        assert!((200..=400).contains(&payment_side), "{payment_side} of 1,000 on the payment-side kinds");
+        for kind in Kind::ALL {
+            if kind != Kind::Event {
+                assert!(sim.count(kind).0 > 0, "no live {kind:?}");
+            }
+        }
         sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn the_same_seed_plays_the_same_operations() {
+        let spec = HistorySpec {
+            mutations: 400,
+            big_subscription_items: 3,
+            big_invoice_lines: 3,
+            pace: Duration::ZERO,
+            ..HistorySpec::default()
+        };
+        let mut reports = Vec::new();
+        for _ in 0..2 {
+            let sim = Sim::start(SimConfig::default()).await.unwrap();
+            reports.push(sim.play_history(&spec).await.unwrap());
+            sim.shutdown().await;
+        }
+        assert_eq!(reports[0].by_action, reports[1].by_action);
+        assert_eq!(reports[0].refused, reports[1].refused);
     }
 }

@@ -415,10 +415,14 @@ impl TableSql {
         });
         // Only for children Stripe never embeds: whose changes show in the
         // parent's own amounts (a truncated embedded list can change past
-        // its first ten without the parent's data changing). One primary-key
-        // probe per parent and one index probe of the child table's parent
-        // column, each a LATERAL … LIMIT 1 as in `classify` above (an EXISTS
-        // was planned as a hash semi-join over the whole child table).
+        // its first ten without the parent's data changing) — except the
+        // Price each line item shows in full, as it is now: its nickname,
+        // metadata, `active` … change without the session changing, so a
+        // parent whose stored children show another state of a price than
+        // the live row of `prices` is paged again. One primary-key probe per
+        // parent and index probes of the child table's parent column, each
+        // a LATERAL as in `classify` above (an EXISTS was planned as a hash
+        // semi-join over the whole child table).
         let never_embedded = table.kind().def().child.as_ref().is_some_and(|c| c.embedded.is_none());
         let children_current =
             table.kind().child_table().filter(|_| never_embedded && table.parent_column().is_none()).and_then(|c| {
@@ -426,9 +430,13 @@ impl TableSql {
                 Some(format!(
                     "SELECT i.id FROM UNNEST($1::text[], $2::jsonb[]) AS i(id, data)
                  CROSS JOIN LATERAL (SELECT deleted, data FROM {t} WHERE id = i.id LIMIT 1) s
-                 CROSS JOIN LATERAL (SELECT 1 FROM \"{schema}\".{} c WHERE c.{column} = i.id LIMIT 1) k
-                 WHERE NOT s.deleted AND s.data = i.data",
-                    c.name()
+                 CROSS JOIN LATERAL (SELECT 1 FROM \"{schema}\".{child} c WHERE c.{column} = i.id LIMIT 1) k
+                 CROSS JOIN LATERAL (
+                     SELECT count(*) AS n FROM \"{schema}\".{child} c
+                     JOIN \"{schema}\".prices p ON p.id = c.data->'price'->>'id' AND NOT p.deleted
+                     WHERE c.{column} = i.id AND NOT c.deleted AND p.data <> c.data->'price') stale
+                 WHERE NOT s.deleted AND s.data = i.data AND stale.n = 0",
+                    child = c.name()
                 ))
             });
         TableSql { upsert, classify, tombstone, delete_children_except, children_current }

@@ -261,6 +261,7 @@ async fn a_sweep_pages_line_items_only_for_sessions_new_or_changed_since_they_we
     let kind = stripe_mirror::registry::Kind::by_table("checkout_sessions").expect("registered");
     let session = |id: &str, total: i64| with(fixture("checkout_session"), json!({"id": id, "amount_total": total}));
     let (a, b) = (session("cs_a", 1), session("cs_b", 1));
+    let a_listed = a.clone();
     let raw = |v: &Value| serde_json::value::to_raw_value(v).expect("raw");
     let (ra, rb, item) = (raw(&a), raw(&b), raw(&fixture("item")));
     let version = Version::as_of(10);
@@ -279,6 +280,23 @@ async fn a_sweep_pages_line_items_only_for_sessions_new_or_changed_since_they_we
     let (ids, data) = current(vec![a, b, session("cs_c", 1)]);
     let (ids, data): (Vec<&str>, Vec<&str>) =
         (ids.iter().map(String::as_str).collect(), data.iter().map(String::as_str).collect());
+    assert_eq!(store.children_current(&mut conn, kind.table(), &ids, &data).await.expect("query"), ["cs_a"]);
+    // The price cs_a's line item shows changed since (a new nickname): the
+    // line item shows the price as it is now, so cs_a is paged again; once
+    // its line item shows the price as stored, it is current again.
+    let prices = stripe_mirror::registry::Kind::by_table("prices").expect("registered").table();
+    let shown = fixture("item")["price"].clone();
+    let renamed = raw(&with(shown.clone(), json!({"nickname": "Renamed"})));
+    let price_id = shown["id"].as_str().expect("price id");
+    let price = |data| Row { id: price_id, data, parent: None, version: Version::as_of(20) };
+    store.upsert(&mut conn, prices, &[price(&renamed)]).await.expect("price");
+    let (ids, data) = current(vec![a_listed.clone()]);
+    let (ids, data): (Vec<&str>, Vec<&str>) =
+        (ids.iter().map(String::as_str).collect(), data.iter().map(String::as_str).collect());
+    assert!(store.children_current(&mut conn, kind.table(), &ids, &data).await.expect("query").is_empty());
+    let repaged = raw(&with(fixture("item"), json!({"price": with(shown, json!({"nickname": "Renamed"}))})));
+    let line = Row { id: "li_a", data: &repaged, parent: Some("cs_a"), version: Version::as_of(20) };
+    store.upsert(&mut conn, kind.child_table().expect("child table"), &[line]).await.expect("line item");
     assert_eq!(store.children_current(&mut conn, kind.table(), &ids, &data).await.expect("query"), ["cs_a"]);
     // cs_a changed since: paged again.
     let (ids, data) = current(vec![session("cs_a", 2)]);

@@ -1,7 +1,8 @@
-//! Scenarios 1 and 6: a scripted account history delivered with 30% of
-//! webhooks dropped, 20% duplicated and shuffled within 5-second windows of
-//! event time (many events per second), then one `stripe-mirror reconcile
-//! --full`: the mirror must be exact. Scenario 6 does the same with two
+//! Scenarios 1 and 6: a scripted account history (every mirrored type, the
+//! payment-side kinds included) delivered with 30% of webhooks dropped, 20%
+//! duplicated and shuffled within 5-second windows of event time (many
+//! events per second), then one `stripe-mirror reconcile --full`: the
+//! mirror must be exact, every table compared. Scenario 6 does the same with two
 //! `serve` replicas on one database, each behind its own webhook endpoint
 //! (every event reaches both, with independent faults), and checks through
 //! the inbox and both replicas' counters that no event was applied twice.
@@ -85,7 +86,31 @@ async fn run(replicas: usize) {
     println!("reconcile --full:\n{summary}");
     println!("logged: {}", log_summary(&scratch));
     println!("actions: {:?}", history.by_action);
+    let rows = table_rows(&pool).await;
+    println!("mirrored rows: {rows:?}");
     assert!(history.mutations >= 2_000);
+    // The history reached the payment-side kinds, and so did the comparison.
+    for action in [
+        "coupon.custom",
+        "coupon.delete",
+        "promotion_code.update",
+        "tax_rate.update",
+        "invoice_item.delete",
+        "credit_note.void",
+        "subscription_schedule.release",
+        "payment_intent.succeed",
+        "payment_intent.cancel",
+        "refund.create",
+        "dispute.create",
+        "payment_method.detach",
+        "setup_intent.confirm",
+        "checkout.complete",
+        "checkout.expire",
+    ] {
+        assert!(history.by_action.get(action).is_some_and(|n| *n > 0), "no {action}: {:?}", history.by_action);
+    }
+    let empty: Vec<_> = rows.iter().filter(|(_, n)| *n == 0).collect();
+    assert!(empty.is_empty(), "mirrored tables left empty by the history: {empty:?}");
     assert!(stats.dropped > 0 && stats.duplicated > 0, "the faults happened: {stats:?}");
     assert_eq!(stats.failed, 0, "every delivery not dropped was eventually answered 2xx");
     assert!(non_2xx.is_empty(), "every attempt was answered 2xx: {non_2xx:?}");

@@ -276,6 +276,19 @@ pub async fn assert_mirror_exact(pool: &PgPool, sim: &Sim) -> usize {
     diffs.iter().map(|d| d.sim_live + d.sim_deleted).sum()
 }
 
+/// Rows (live or deleted) of every mirrored table the simulator keeps.
+pub async fn table_rows(pool: &PgPool) -> Vec<(&'static str, i64)> {
+    let mut out = Vec::new();
+    for &(_, table) in stripe_mirror::compare::TABLES.iter() {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM stripe.{table}")))
+            .fetch_one(pool)
+            .await
+            .expect("count rows");
+        out.push((table, n));
+    }
+    out
+}
+
 fn table_kind(table: &str) -> stripe_sim::Kind {
     stripe_mirror::tools::compare::TABLES.iter().find(|(_, t)| *t == table).map(|(k, _)| *k).expect("known table")
 }
