@@ -279,7 +279,7 @@ pub async fn assert_mirror_exact(pool: &PgPool, sim: &Sim) -> usize {
 /// Rows (live or deleted) of every mirrored table the simulator keeps.
 pub async fn table_rows(pool: &PgPool) -> Vec<(&'static str, i64)> {
     let mut out = Vec::new();
-    for &(_, table) in stripe_mirror::compare::TABLES.iter() {
+    for &(_, table) in stripe_mirror::tools::compare::TABLES.iter() {
         let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM stripe.{table}")))
             .fetch_one(pool)
             .await
