@@ -51,3 +51,20 @@ async fn hot_statements_reach_rows_through_an_index_even_when_planned_on_empty_t
     }
     assert!(scans.is_empty(), "generic plans that scan a table:\n\n{}", scans.join("\n\n"));
 }
+
+/// A message sqlx writes in two segments must not wait for Postgres's
+/// delayed ACK (~40 ms: the acknowledgements' p99 was 47–50 ms over TCP).
+#[tokio::test]
+async fn database_connections_send_without_nagles_delay() {
+    let url = fresh_database().await;
+    assert!(url.contains("127.0.0.1"), "the test database is reached over TCP: {url}");
+    for pool in [
+        stripe_mirror::storage::db::connect(&url.clone().into(), 2).await.expect("connect"),
+        stripe_mirror::storage::db::connect_for_acks(&url.clone().into(), 2).await.expect("connect"),
+    ] {
+        let mut conn = pool.acquire().await.expect("acquire");
+        let port: i32 = sqlx::query_scalar("SELECT inet_client_port()").fetch_one(&mut *conn).await.expect("port");
+        let nodelay = stripe_mirror::storage::db::tcp_nodelay_on_local_port(port as u16, false).expect("read");
+        assert!(nodelay, "TCP_NODELAY is off on the connection from port {port}");
+    }
+}
