@@ -48,6 +48,20 @@ async fn a_dashboard_endpoint_in_an_older_version_and_a_catch_up_leave_every_row
     s.sim.wait_idle(Duration::from_secs(60)).await.expect("deliveries finish");
     s.app.drained().await;
     s.reconcile(false).await;
+    // Exact after the catch-up, but for open checkout sessions: Stripe sends
+    // no event when one is created (README, "Checkout sessions expire; they
+    // have no created event"), so only a sweep finds a dropped one.
+    let checkout = ["checkout_sessions", "checkout_session_line_items"];
+    for d in stripe_mirror::tools::compare::compare(&s.app.pool, "stripe", &s.sim).await.expect("compare") {
+        assert!(
+            d.equal() || checkout.contains(&d.table),
+            "{}: {} rows differ, e.g. {:?}",
+            d.table,
+            d.mismatch_count,
+            d.mismatches
+        );
+    }
+    s.reconcile(true).await;
     s.assert_mirror_exact().await;
     // Every event was in the account's older version: each was a pointer.
     let metrics = reqwest::get(format!("http://{}/metrics", s.app.running.addr)).await.unwrap().text().await.unwrap();
