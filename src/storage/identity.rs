@@ -100,8 +100,10 @@ pub fn key_livemode(key: &SecretString) -> bool {
 }
 
 /// How often a failed `GET /v1/account` that may succeed later (no answer,
-/// 429, 5xx) is tried again before the check gives up.
-const ACCOUNT_ATTEMPTS: u32 = 4;
+/// 429, 5xx) is tried before the check gives up: waits of 1, 2, 4, 4 and
+/// 4 s between them, so a Stripe that stops answering for ~15 s (beside the
+/// requests' own timeouts) delays a run instead of failing it.
+const ACCOUNT_ATTEMPTS: u32 = 6;
 
 /// The account and mode `control`'s key belongs to, from `GET /v1/account`
 /// (the control plane, async-stripe); a key that may not read it falls back
@@ -117,7 +119,7 @@ pub async fn of_key(
         match control.account().await {
             Err(e) if e.is_retryable() && attempt < ACCOUNT_ATTEMPTS => {
                 tracing::debug!(attempt, error = %e, "GET /v1/account failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+                tokio::time::sleep(std::time::Duration::from_millis((500 << attempt).min(4_000))).await;
                 attempt += 1;
             }
             other => break other,
