@@ -77,7 +77,7 @@ async fn sweep_all(
     let spawn = |set: &mut Sweeps, kind: Kind| spawn_sweep(set, puller, mode, &progress, kind);
     let mut waiting: Vec<Kind> = Vec::new();
     for kind in types.iter() {
-        match kind.list_parent() {
+        match sweep_after(kind) {
             Some(parent) if types.contains(parent) => waiting.push(kind),
             _ => spawn(&mut set, kind),
         }
@@ -105,7 +105,7 @@ async fn sweep_all(
             }
         };
         if let Some(parent) = done {
-            for kind in waiting.iter().copied().filter(|k| k.list_parent() == Some(parent)) {
+            for kind in waiting.iter().copied().filter(|k| sweep_after(*k) == Some(parent)) {
                 spawn(&mut set, kind);
             }
         }
@@ -117,6 +117,19 @@ async fn sweep_all(
 }
 
 type Sweeps = tokio::task::JoinSet<(Kind, Result<Counts, SyncError>)>;
+
+/// The type whose sweep must finish before this one starts: a type listed
+/// per parent waits for its parents' rows; a type whose child list is not
+/// embedded (checkout sessions' line items) waits for the prices, because a
+/// session stored unchanged keeps its line items only while the prices they
+/// show equal the `prices` rows (`Store`'s unchanged-children check), which
+/// must be this sweep's.
+fn sweep_after(kind: Kind) -> Option<Kind> {
+    kind.list_parent().or_else(|| {
+        let paged_apart = kind.def().child.as_ref().is_some_and(|c| c.embedded.is_none());
+        paged_apart.then(|| Kind::by_table("prices")).flatten()
+    })
+}
 
 fn spawn_sweep(
     set: &mut Sweeps,

@@ -234,7 +234,12 @@ pub async fn learn(
 ) {
     let mut delay = std::time::Duration::from_secs(1);
     loop {
-        match check(&pool, &control, &key, configured.as_deref(), &api_version).await {
+        // A check retries for a while itself: stopping must not wait for it.
+        let checked = tokio::select! {
+            checked = check(&pool, &control, &key, configured.as_deref(), &api_version) => checked,
+            _ = shutdown.cancelled() => return,
+        };
+        match checked {
             Ok(identity) => {
                 // The tables' identity, which the check just proved equal.
                 scope.learned(&identity);
