@@ -120,7 +120,7 @@ async fn backfill(
         Some(stripe_mirror::tools::compare::simulated_types().tables().iter().map(|t| t.to_string()).collect());
     config.stripe.requests_per_second = if rate == 0 { 1_000_000 } else { rate };
     if rate == 0 {
-        config.stripe.requests_per_second_per_operation = 0;
+        config.stripe.requests_per_second_per_operation = Some(0);
     }
     if let Some(w) = std::env::var("BACKFILL_BENCH_WINDOWS").ok().and_then(|v| v.parse().ok()) {
         config.stripe.list_windows = w;

@@ -67,8 +67,12 @@ pub struct StripeConfig {
     /// Our own rate limit in requests/s; 0 picks 20 for test keys, 80 for live keys.
     pub requests_per_second: u32,
     /// Our limit per API operation (each list path, each retrieve path), in
-    /// requests/s: Stripe's default per-endpoint limit is 25/s. 0 = none.
-    pub requests_per_second_per_operation: u32,
+    /// requests/s; 0 = none. Unset: Stripe's default per-endpoint limit,
+    /// 25/s — or, when `requests_per_second` is raised above Stripe's default
+    /// account limit of 100/s, a quarter of it, the documented proportion
+    /// (Stripe raises an account's limits together; a local simulator has
+    /// none). See [`StripeConfig::per_operation_rate`].
+    pub requests_per_second_per_operation: Option<u32>,
     /// The account the tables mirror (`acct_…`), for a restricted key that may
     /// not read `GET /v1/account`; otherwise learned from it (and checked
     /// against this when set).
@@ -214,11 +218,41 @@ impl Default for StripeConfig {
             api_base: "https://api.stripe.com".into(),
             api_version: "2026-08-26.dahlia".into(),
             requests_per_second: 0,
-            requests_per_second_per_operation: 25,
+            requests_per_second_per_operation: None,
             account_id: None,
             timeout_secs: 30,
             max_retries: 6,
             list_windows: 4,
+        }
+    }
+}
+
+/// Stripe's default account-wide limit in live mode, requests/s.
+const STRIPE_ACCOUNT_LIMIT: u32 = 100;
+/// Stripe's default per-endpoint limit, requests/s.
+const STRIPE_ENDPOINT_LIMIT: u32 = 25;
+
+impl StripeConfig {
+    /// Our account-wide rate: `requests_per_second`, or when 0 a margin
+    /// under Stripe's limits (20/s for a sandbox key, 80/s for a live one).
+    pub fn account_rate(&self, live_key: bool) -> u32 {
+        match self.requests_per_second {
+            0 if live_key => 80,
+            0 => 20,
+            n => n,
+        }
+    }
+
+    /// Our rate per API operation given the account-wide `account_rate`:
+    /// `requests_per_second_per_operation` when set (0 = none), else
+    /// Stripe's 25/s — or a quarter of an account rate raised above
+    /// Stripe's 100/s, the proportion of Stripe's own defaults, since an
+    /// operator who raised one raised both (or points at a local simulator).
+    pub fn per_operation_rate(&self, account_rate: u32) -> u32 {
+        match self.requests_per_second_per_operation {
+            Some(n) => n,
+            None if account_rate > STRIPE_ACCOUNT_LIMIT => account_rate / 4,
+            None => STRIPE_ENDPOINT_LIMIT,
         }
     }
 }
@@ -551,6 +585,23 @@ mod tests {
         let c = Config::parse("[mirror]\nobjects = [\"charge\"]\n").unwrap();
         assert!(c.validate().unwrap_err().message.contains("unknown type \"charge\""));
         assert_eq!(Config::default().types().unwrap(), crate::registry::TypeSet::ALL);
+    }
+
+    #[test]
+    fn the_per_operation_rate_is_stripes_unless_the_account_rate_was_raised() {
+        let parse = |toml: &str| Config::parse(toml).unwrap().stripe;
+        let c = parse("");
+        assert_eq!((c.account_rate(false), c.account_rate(true)), (20, 80));
+        assert_eq!(c.per_operation_rate(c.account_rate(true)), 25);
+        let c = parse("[stripe]\nrequests_per_second = 100\n");
+        assert_eq!(c.per_operation_rate(c.account_rate(false)), 25);
+        // Raised (by Stripe on request, or a local simulator): a quarter.
+        let c = parse("[stripe]\nrequests_per_second = 400\n");
+        assert_eq!(c.per_operation_rate(c.account_rate(false)), 100);
+        let c = parse("[stripe]\nrequests_per_second = 400\nrequests_per_second_per_operation = 30\n");
+        assert_eq!(c.per_operation_rate(c.account_rate(false)), 30);
+        let c = parse("[stripe]\nrequests_per_second_per_operation = 0\n");
+        assert_eq!(c.per_operation_rate(c.account_rate(false)), 0, "0 = none");
     }
 
     #[test]

@@ -140,11 +140,7 @@ impl StripeClient {
             .pool_max_idle_per_host(64)
             .build()
             .map_err(|e| ApiError::Transport { path: cfg.api_base.clone(), message: e.to_string() })?;
-        let rate = match cfg.requests_per_second {
-            0 if key.expose_secret().contains("_live_") => 80,
-            0 => 20,
-            n => n,
-        };
+        let rate = cfg.account_rate(key.expose_secret().contains("_live_"));
         Ok(StripeClient {
             http,
             base: cfg.api_base.trim_end_matches('/').to_string(),
@@ -152,7 +148,7 @@ impl StripeClient {
             api_version: cfg.api_version.clone(),
             limiter: RateLimiter::new(rate),
             operations: Mutex::new(HashMap::new()),
-            per_operation: cfg.requests_per_second_per_operation,
+            per_operation: cfg.per_operation_rate(rate),
             max_retries: cfg.max_retries,
             list_windows: cfg.list_windows.max(1),
             metrics,

@@ -209,7 +209,7 @@ impl SimApp {
             c.stripe.api_base = base;
             c.stripe.secret_key = Some(key.into());
             c.stripe.requests_per_second = 10_000;
-            c.stripe.requests_per_second_per_operation = 0;
+            c.stripe.requests_per_second_per_operation = Some(0);
             c.stripe.max_retries = 8;
             // The schedule is driven by the tests, not the clock.
             c.reconcile.events_schedule = "0 0 1 1 *".into();
