@@ -18,7 +18,7 @@
 //!
 //! 1. Its entry in `billing.rs` or `payments.rs`, and its line in [`TYPES`].
 //! 2. Its table in a new migration, with `SELECT stripe_mirror.mirror_table(…)`
-//!    (the NOTIFY trigger, and the change feed's where it is installed).
+//!    (the change feed's statement-level triggers, which also send its NOTIFY).
 //! 3. Its kind in the simulator (a `stripe_sim::Kind` of the same `object`;
 //!    a child table's kind's `plural()` is the table name), which `compare`
 //!    then includes.

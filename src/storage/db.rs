@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "change feed", include_str!("../../migrations/0007_change_feed.sql")),
     (8, "privacy", include_str!("../../migrations/0008_privacy.sql")),
     (9, "payment objects", include_str!("../../migrations/0009_payment_objects.sql")),
+    (10, "notify per statement", include_str!("../../migrations/0010_notify_per_statement.sql")),
 ];
 
 /// A pooled connection idle longer than this is pinged before use.
@@ -341,8 +342,8 @@ const GRANTABLE_RELKINDS: &str = "('r', 'p', 'v', 'm', 'f')";
 
 /// Refuses unless `schema` is the mirror's alone: not `public`, holding
 /// every mirrored table, and nothing else. A table is the mirror's when it
-/// carries the change trigger our migrations put on each one
-/// (`stripe_mirror.notify_change`), so tables later migrations add count
+/// carries the change-feed trigger our migrations put on each one
+/// (`stripe_mirror.record_changes`), so tables later migrations add count
 /// without a list to keep here. Returns the roles owning the mirror's tables.
 async fn check_mirror_owns(conn: &mut sqlx::PgConnection, schema: &str) -> Result<Vec<String>, SchemaError> {
     if schema == "public" {
@@ -356,7 +357,7 @@ async fn check_mirror_owns(conn: &mut sqlx::PgConnection, schema: &str) -> Resul
     let rows: Vec<(String, bool, String)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT c.relname::text,
                 EXISTS (SELECT 1 FROM pg_trigger t
-                        WHERE t.tgrelid = c.oid AND t.tgfoid = to_regproc('stripe_mirror.notify_change')),
+                        WHERE t.tgrelid = c.oid AND t.tgfoid = to_regproc('stripe_mirror.record_changes')),
                 pg_get_userbyid(c.relowner)::text
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = $1 AND c.relkind IN {GRANTABLE_RELKINDS}

@@ -243,9 +243,18 @@ async fn over_the_notify_queue_limit_the_write_succeeds_without_its_notification
     sqlx::query(insert).bind("cus_q1").execute(&mut writer).await.expect("a write under the limit");
     let n = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv()).await.unwrap().unwrap();
     assert_eq!(serde_json::from_str::<serde_json::Value>(n.payload()).unwrap()["id"], "cus_q1");
+    // One statement of several rows (a page): a notification each, in order.
+    let several =
+        "INSERT INTO stripe.customers (id, data, version) SELECT $1 || n, '{}', 1 FROM generate_series(1, 3) n";
+    sqlx::query(several).bind("cus_p").execute(&mut writer).await.unwrap();
+    for want in ["cus_p1", "cus_p2", "cus_p3"] {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv()).await.unwrap().unwrap();
+        assert_eq!(serde_json::from_str::<serde_json::Value>(n.payload()).unwrap()["id"], want);
+    }
 
     sqlx::query("SET stripe_mirror.notify_queue_limit = 0").execute(&mut writer).await.unwrap();
     sqlx::query(insert).bind("cus_q2").execute(&mut writer).await.expect("a write over the limit succeeds");
+    sqlx::query(several).bind("cus_s").execute(&mut writer).await.expect("so does a statement of several rows");
     sqlx::query("UPDATE stripe.customers SET data = '{\"a\": 1}' WHERE id = 'cus_q2'")
         .execute(&mut writer)
         .await
@@ -268,16 +277,16 @@ async fn over_the_notify_queue_limit_the_write_succeeds_without_its_notification
         .next()
         .expect("a JSON document")
         .unwrap_or_else(|e| panic!("status --json is JSON: {e}: {text}"));
-    assert_eq!(v["notifications_skipped"], 2, "{text}");
+    assert_eq!(v["notifications_skipped"], 5, "one per row: {text}");
     assert_eq!(v["notify_queue_usage"], 0.0, "{text}");
     assert_eq!(v["notify_queue_limit"], 0.5, "the default limit: {text}");
     assert!(code == 0 || code == 1, "{text}");
     let (_, text) = crate::cli::run(&["status"], &[("DATABASE_URL", app.database_url.as_str())]);
-    assert!(text.contains("notify queue:") && text.contains("2 notifications skipped"), "{text}");
+    assert!(text.contains("notify queue:") && text.contains("5 notifications skipped"), "{text}");
     let metrics = app.http.get(format!("http://{}/metrics", app.running.addr)).send().await.unwrap();
     let metrics = metrics.text().await.unwrap();
     assert!(metrics.contains("stripe_mirror_notify_queue_usage 0.0"), "{metrics}");
-    assert!(metrics.contains("stripe_mirror_notifications_skipped 2"), "{metrics}");
+    assert!(metrics.contains("stripe_mirror_notifications_skipped 5"), "{metrics}");
 }
 
 #[tokio::test]

@@ -122,7 +122,7 @@ async fn stripes_per_operation_limit_slows_the_backfill_down_instead_of_failing_
     let s = SimApp::spawn_with(
         |c| {
             c.stripe.requests_per_second = 200;
-            c.stripe.requests_per_second_per_operation = 200;
+            c.stripe.requests_per_second_per_operation = Some(200);
             c.stripe.max_retries = 2;
         },
         false,

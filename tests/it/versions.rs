@@ -20,7 +20,7 @@ async fn older_account(tweak: impl FnOnce(&mut stripe_mirror::config::Config)) -
         c.stripe.api_base = base;
         c.stripe.secret_key = Some(key.into());
         c.stripe.requests_per_second = 10_000;
-        c.stripe.requests_per_second_per_operation = 0;
+        c.stripe.requests_per_second_per_operation = Some(0);
         c.reconcile.events_schedule = "0 0 1 1 *".into();
         c.reconcile.full_schedule = "0 0 1 1 *".into();
         tweak(c);
