@@ -22,8 +22,12 @@ use crate::registry::{Kind, PerParent};
 
 /// Parents whose lists are written together, with one checkpoint.
 const PARENTS_PER_PAGE: usize = 100;
-/// Parents' lists being fetched at once (the rate limiter spaces them).
-const CONCURRENT_LISTS: usize = 8;
+/// Parents' lists being fetched at once. Against Stripe the rate limiter
+/// spaces them (25/s at ~0.3 s a request keeps ~8 in flight whatever this
+/// is); with a raised limit, requests in flight are what hides each one's
+/// round trip: 8 took 6.5 s for 50,000 customers against a local simulator,
+/// 32 about 1 s, overlapped with the other types' pages.
+const CONCURRENT_LISTS: usize = 32;
 
 /// One parent's children with the `Date` of the page that listed each;
 /// `None` when the parent is gone (404 `resource_missing`).
