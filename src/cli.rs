@@ -472,8 +472,14 @@ pub(crate) fn progress_reporter(
             }
         })
     } else {
-        std::sync::Arc::new(|kind, n| {
-            if n % 10_000 < 100 {
+        // One line per type each time it passes another 10,000 objects (a
+        // type listed per parent reports after every 100 parents, most with
+        // no children: its count alone tells when it moved on).
+        let logged = std::sync::Mutex::new(std::collections::HashMap::new());
+        std::sync::Arc::new(move |kind, n| {
+            let step = n / 10_000;
+            let mut logged = logged.lock().unwrap_or_else(|e| e.into_inner());
+            if step > 0 && logged.insert(kind, step) != Some(step) {
                 tracing::info!(r#type = kind.object_name(), objects = n, "backfill progress");
             }
         })
