@@ -54,7 +54,7 @@ async fn bench(serve: tokio::runtime::Handle) -> anyhow::Result<()> {
         "{:>11} {:>10} {:>9} {:>9} {:>9} {:>14} {:>28}",
         "concurrency", "rate", "acks/s", "p50 ms", "p99 ms", "ack→row p99 ms", "CPU µs/event load/serve/pg"
     );
-    for (concurrency, rate) in [(1, None), (16, None), (64, None), (64, Some(1000))] {
+    for (concurrency, rate) in [(1, None), (16, None), (64, None), (16, Some(1000)), (64, Some(1000))] {
         let label = rate.map_or(format!("{concurrency}"), |r| format!("{concurrency}@{r}"));
         if !only.is_empty() && !only.split(',').any(|o| o == label) {
             continue;
