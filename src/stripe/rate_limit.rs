@@ -12,7 +12,14 @@
 //!
 //! When Stripe's own limiter refuses a request anyway (another process
 //! shares the account's budget), [`RateLimiter::slow_down`] widens the
-//! spacing; every success narrows it back towards the configured rate.
+//! spacing, down to an eighth of the configured rate; every success narrows
+//! it back towards the configured rate. The floor is relative because 429s
+//! that do not follow our rate (a fake injecting them at random, a
+//! concurrency limiter) would otherwise widen it for ever: at 20 % of
+//! answers 429, ×1.5 a refusal against −2 % a success only ever widens, and
+//! a 25/s limiter sank to one request per 2 s (the chaos suite's API-trouble
+//! scenario took ~8 minutes for 300 requests). Below the floor a refused
+//! request just waits its turn again.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -40,7 +47,10 @@ struct Slots {
 /// The spacing a refused request widens an unlimited limiter to (Stripe's
 /// default per-operation rate, 25/s).
 const FIRST_SLOWDOWN: Duration = Duration::from_millis(40);
-/// The widest spacing the slowdown reaches.
+/// The widest spacing the slowdown reaches, as a multiple of the configured
+/// one (of [`FIRST_SLOWDOWN`] for an unlimited limiter)...
+const SLOWEST_FACTOR: u32 = 8;
+/// ... and in absolute terms.
 const SLOWEST: Duration = Duration::from_secs(2);
 
 impl RateLimiter {
@@ -57,10 +67,16 @@ impl RateLimiter {
     }
 
     /// Stripe refused a request of ours for its rate: space them half as
-    /// much again (up to one per 2 s).
+    /// much again, up to [`RateLimiter::slowest`].
     pub fn slow_down(&self) {
+        let slowest = self.slowest();
         let mut s = self.slots();
-        s.current = if s.current.is_zero() { FIRST_SLOWDOWN } else { (s.current * 3 / 2).min(SLOWEST) };
+        s.current = if s.current.is_zero() { FIRST_SLOWDOWN } else { (s.current * 3 / 2).min(slowest) };
+    }
+
+    /// The widest spacing: eight times the configured one, at most 2 s.
+    fn slowest(&self) -> Duration {
+        (self.interval.max(FIRST_SLOWDOWN) * SLOWEST_FACTOR).min(SLOWEST).max(self.interval)
     }
 
     /// A request succeeded: narrow the spacing by 2% towards the configured one.
@@ -137,6 +153,33 @@ mod tests {
             unlimited.recover();
         }
         assert!(unlimited.spacing().is_zero());
+    }
+
+    #[test]
+    fn refusals_at_random_never_sink_the_rate_below_an_eighth() {
+        let limiter = RateLimiter::new(25);
+        let base = limiter.spacing();
+        // One answer in five refused, whatever the rate: the spacing widens
+        // on balance, and stops at eight times the configured one.
+        for i in 0..1000 {
+            if i % 5 == 0 {
+                limiter.slow_down();
+            } else {
+                limiter.recover();
+            }
+        }
+        assert!(limiter.spacing() > base * 4, "{:?}", limiter.spacing());
+        assert!(limiter.spacing() <= base * SLOWEST_FACTOR, "{:?}", limiter.spacing());
+        let unlimited = RateLimiter::new(0);
+        for _ in 0..100 {
+            unlimited.slow_down();
+        }
+        assert_eq!(unlimited.spacing(), FIRST_SLOWDOWN * SLOWEST_FACTOR);
+        let slow = RateLimiter::new(1);
+        for _ in 0..100 {
+            slow.slow_down();
+        }
+        assert_eq!(slow.spacing(), SLOWEST, "never slower than one request per 2 s");
     }
 
     #[test]

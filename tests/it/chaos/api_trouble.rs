@@ -76,8 +76,8 @@ async fn backfill_and_reconcile_finish_through_429s_500s_and_timeouts_within_the
     settings.max_retries = 12;
     // Not payment methods: Stripe lists them one customer at a time, 2,000
     // listings here, and an injected storm of 20% `global-concurrency` 429s
-    // halves the client's rate at every fifth request, to one every 2 s
-    // (~an hour for them). The storm is what this scenario tests; the other
+    // holds the client at its slowest, an eighth of its rate (~10 minutes
+    // for them). The storm is what this scenario tests; the other
     // seventeen types are listed through it.
     let all = stripe_mirror::registry::TypeSet::ALL.tables();
     settings.objects = Some(all.iter().filter(|t| **t != "payment_methods").map(|t| t.to_string()).collect());
