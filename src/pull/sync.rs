@@ -872,9 +872,9 @@ mod tests {
         let coupons = Kind::by_table("coupons").unwrap();
         let forbidden = ApiError::Forbidden { path: "/v1/coupons".into() };
         assert!(matches!(SyncError::from_list(coupons, forbidden), SyncError::Unavailable { table: "coupons", .. }));
-        let unserved = ApiError::NotFound { path: "/v1/coupons".into(), resource_missing: false };
+        let unserved = ApiError::NotFound { path: "/v1/coupons".into(), resource_missing: false, date: 0 };
         assert!(matches!(SyncError::from_list(coupons, unserved), SyncError::Unavailable { .. }));
-        let missing = ApiError::NotFound { path: "/v1/coupons".into(), resource_missing: true };
+        let missing = ApiError::NotFound { path: "/v1/coupons".into(), resource_missing: true, date: 0 };
         assert!(matches!(SyncError::from_list(coupons, missing), SyncError::Write(_)));
         assert!(matches!(SyncError::from_list(coupons, ApiError::Unauthorized), SyncError::Write(_)));
     }

@@ -30,8 +30,10 @@ pub enum ApiError {
     /// A 404: of an object that does not exist (`resource_missing`, Stripe's
     /// error code), or of a path the API does not serve ("Unrecognized
     /// request URL", no code).
+    /// `date` is the answer's `Date` (Stripe's clock), when the object is
+    /// gone: a tombstone is versioned by it, as any answer is.
     #[error("not found: {path}")]
-    NotFound { path: String, resource_missing: bool },
+    NotFound { path: String, resource_missing: bool, date: i64 },
     #[error("Stripe answered {} for {} (request {}): {}", .0.status, .0.path, .0.request_id, .0.message)]
     Status(Box<StatusError>),
     #[error("request to {path} failed: {message}")]
@@ -234,7 +236,7 @@ impl StripeClient {
                         StatusCode::NOT_FOUND => {
                             let code = serde_json::from_slice::<WireError>(&body).ok().and_then(|e| e.error.code);
                             let resource_missing = code.as_deref() == Some("resource_missing");
-                            return Err(ApiError::NotFound { path: path.to_string(), resource_missing });
+                            return Err(ApiError::NotFound { path: path.to_string(), resource_missing, date });
                         }
                         _ => {}
                     }
@@ -294,15 +296,17 @@ impl StripeClient {
         }
     }
 
-    /// Retrieves one object. `Ok(None)` when Stripe says it does not exist.
-    pub async fn retrieve(&self, path: &str) -> Result<Option<(Box<RawValue>, i64)>, ApiError> {
+    /// Retrieves one object, with the answer's `Date`; no object when Stripe
+    /// says it does not exist (the 404's `Date` still comes back: the
+    /// deletion is versioned by Stripe's clock, never by ours).
+    pub async fn retrieve(&self, path: &str) -> Result<(Option<Box<RawValue>>, i64), ApiError> {
         match self.get(path, &[]).await {
             Ok(answer) => {
                 let raw: Box<RawValue> = serde_json::from_slice(&answer.body)
                     .map_err(|e| ApiError::Decode { path: path.to_string(), message: e.to_string() })?;
-                Ok(Some((raw, answer.date)))
+                Ok((Some(raw), answer.date))
             }
-            Err(ApiError::NotFound { .. }) => Ok(None),
+            Err(ApiError::NotFound { date, .. }) => Ok((None, date)),
             Err(e) => Err(e),
         }
     }
