@@ -336,6 +336,15 @@ const NEWER_INCARNATION: &str = "(CASE WHEN jsonb_typeof(s.data -> 'created') = 
 const OLDER_INCARNATION: &str = "(jsonb_typeof(excluded.data -> 'created') = 'number'
        AND jsonb_typeof(s.data -> 'created') = 'number' AND (excluded.data -> 'created') < (s.data -> 'created')) IS TRUE";
 
+/// SQL: the deleted object `excluded.data` is a later incarnation than the
+/// one a stored tombstone holds (a custom id created again, then deleted
+/// again). The tombstone takes it, whatever the versions say, so that the
+/// later incarnation's own create, delivered after its delete, is known for
+/// the same incarnation and buried with it — a tombstone of the first
+/// incarnation let it in as a newer one.
+const NEWER_TOMBSTONE: &str = "(jsonb_typeof(excluded.data -> 'created') = 'number'
+       AND jsonb_typeof(s.data -> 'created') = 'number' AND (excluded.data -> 'created') > (s.data -> 'created')) IS TRUE";
+
 impl TableSql {
     fn new(schema: &str, table: Table) -> TableSql {
         let t = format!("\"{schema}\".{}", table.name());
@@ -393,13 +402,15 @@ impl TableSql {
                VALUES ($1, $2::jsonb, $3, true, now(){tval})
                ON CONFLICT (id) DO UPDATE
                  SET deleted = true, synced_at = now(), version = GREATEST(s.version, excluded.version),
-                     data = CASE WHEN $4 AND excluded.version >= s.version THEN excluded.data ELSE s.data END
+                     data = CASE WHEN $4 AND (excluded.version >= s.version OR {newer}) THEN excluded.data ELSE s.data END
                  WHERE (NOT s.deleted AND NOT {older})
                     OR (s.deleted AND $4 AND excluded.version >= s.version
                         AND (s.data ->> 'deleted' = 'true' OR s.data ->> 'object' IS DISTINCT FROM excluded.data ->> 'object'))
+                    OR (s.deleted AND $4 AND {newer})
                RETURNING 1)
              SELECT (SELECT deleted FROM old), EXISTS (SELECT 1 FROM up)",
             older = OLDER_INCARNATION,
+            newer = NEWER_TOMBSTONE,
         );
         // `s.{c} = ANY($1)` gives the planner an index condition on the child
         // table whatever its statistics said when the plan was cached; joined
