@@ -161,3 +161,23 @@ async fn a_sweep_beside_a_burst_of_webhooks_on_the_same_rows_succeeds() {
     s.reconcile(false).await;
     s.assert_mirror_exact().await;
 }
+
+/// A deletion learned from a 404 (a coupon: Stripe answers 404 for a
+/// deleted one) is versioned by that answer's `Date`, Stripe's clock, as
+/// every answer is — not by ours, which may run behind it (here the
+/// simulator's runs an hour ahead).
+#[tokio::test]
+async fn a_tombstone_from_a_404_is_dated_by_stripes_clock() {
+    let s = SimApp::spawn_with(|_| {}, false).await;
+    s.sim.advance(3_600);
+    s.sim.create_coupon(stripe_sim::CouponParams { id: Some("AHEAD".into()), ..Default::default() }).expect("coupon");
+    s.backfill().await;
+    s.sim.advance(60);
+    s.sim.delete(Kind::Coupon, "AHEAD").expect("delete");
+    let deleted_at = s.sim.now();
+    s.reconcile(true).await;
+    let deleted: bool = s.app.scalar("SELECT deleted FROM stripe.coupons WHERE id = 'AHEAD'").await;
+    let version: i64 = s.app.scalar("SELECT version FROM stripe.coupons WHERE id = 'AHEAD'").await;
+    assert!(deleted, "the unlisted coupon was retrieved (404) and tombstoned");
+    assert!(version >= deleted_at, "tombstone version {version} is Stripe's Date, not before {deleted_at}");
+}
